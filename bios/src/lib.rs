@@ -1,0 +1,1 @@
+//! Built-in firmware (see DESIGN.md). Filled in by the board issue.

@@ -1,0 +1,271 @@
+//! Guest memory and operand access: segment limit checks, linear to physical translation,
+//! register views by size, the stack.
+
+use crate::decode::{Kind, Op};
+use crate::exception::Exc;
+use crate::regs::{Reg, SegReg};
+use crate::{Bus, Cpu};
+
+/// Where an operand lives, resolved once so a read-modify-write computes its address once.
+#[derive(Clone, Copy, Debug)]
+pub enum Loc {
+    Reg(u8),
+    /// Linear address (segment base + offset, limit already checked).
+    Mem(u32),
+}
+
+impl<B: Bus> Cpu<B> {
+    // ---- registers -------------------------------------------------------------------------
+
+    #[inline]
+    pub fn get_reg(&self, size: u8, i: u8) -> u32 {
+        let i = i as usize & 7;
+        match size {
+            1 => {
+                if i < 4 {
+                    self.r[i] & 0xFF
+                } else {
+                    (self.r[i - 4] >> 8) & 0xFF
+                }
+            }
+            2 => self.r[i] & 0xFFFF,
+            _ => self.r[i],
+        }
+    }
+
+    #[inline]
+    pub fn set_reg(&mut self, size: u8, i: u8, v: u32) {
+        let i = i as usize & 7;
+        match size {
+            1 => {
+                if i < 4 {
+                    self.r[i] = (self.r[i] & !0xFF) | (v & 0xFF);
+                } else {
+                    self.r[i - 4] = (self.r[i - 4] & !0xFF00) | ((v & 0xFF) << 8);
+                }
+            }
+            2 => self.r[i] = (self.r[i] & 0xFFFF_0000) | (v & 0xFFFF),
+            _ => self.r[i] = v,
+        }
+    }
+
+    // ---- linear addresses ------------------------------------------------------------------
+
+    /// The effective address (offset) of the op's memory operand.
+    #[inline]
+    pub fn ea(&self, op: &Op<B>) -> u32 {
+        self.r[op.base as usize]
+            .wrapping_add(self.r[op.index as usize] << op.scale)
+            .wrapping_add(op.disp)
+            & op.amask
+    }
+
+    /// Checks `size` bytes at `off` against the segment limit and returns the linear address.
+    #[inline]
+    pub fn linear(&self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
+        let s = &self.seg[seg as usize % 6];
+        if (off as u64 + size as u64 - 1) > s.limit as u64 {
+            return Err(self.limit_fault(seg));
+        }
+        Ok(s.base.wrapping_add(off))
+    }
+
+    #[cold]
+    fn limit_fault(&self, seg: u8) -> Exc {
+        if seg == SegReg::Ss as u8 {
+            Exc::ss(0)
+        } else {
+            Exc::gp(0)
+        }
+    }
+
+    // ---- linear memory (translation lives here once paging exists) --------------------------
+
+    #[inline]
+    pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        Ok(match size {
+            1 => self.mem.read_u8(lin) as u32,
+            2 => self.mem.read_u16(lin) as u32,
+            _ => self.mem.read_u32(lin),
+        })
+    }
+
+    #[inline]
+    pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        match size {
+            1 => self.mem.write_u8(lin, v as u8),
+            2 => self.mem.write_u16(lin, v as u16),
+            _ => self.mem.write_u32(lin, v),
+        }
+        if self.mem.code_written {
+            self.stop = true;
+        }
+        Ok(())
+    }
+
+    /// Reads instruction bytes for the decoder; bytes past a fault read as zero and the
+    /// count of good bytes is returned.
+    pub fn fetch_code(&mut self, lin: u32, buf: &mut [u8]) -> usize {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.mem.read_u8(lin.wrapping_add(i as u32));
+        }
+        buf.len()
+    }
+
+    /// Translates a linear code address to physical for the block-cache key.
+    #[inline]
+    pub fn code_phys(&mut self, lin: u32) -> Result<u32, Exc> {
+        Ok(lin & self.mem.a20_mask())
+    }
+
+    // ---- segment:offset memory ---------------------------------------------------------------
+
+    #[inline]
+    pub fn read_mem(&mut self, seg: u8, off: u32, size: u8) -> Result<u32, Exc> {
+        let lin = self.linear(seg, off, size as u32)?;
+        self.lin_read(lin, size)
+    }
+
+    #[inline]
+    pub fn write_mem(&mut self, seg: u8, off: u32, size: u8, v: u32) -> Result<(), Exc> {
+        let lin = self.linear(seg, off, size as u32)?;
+        self.lin_write(lin, size, v)
+    }
+
+    #[inline]
+    pub fn read8(&mut self, seg: u8, off: u32) -> Result<u8, Exc> {
+        Ok(self.read_mem(seg, off, 1)? as u8)
+    }
+
+    #[inline]
+    pub fn read16(&mut self, seg: u8, off: u32) -> Result<u16, Exc> {
+        Ok(self.read_mem(seg, off, 2)? as u16)
+    }
+
+    // ---- operands ----------------------------------------------------------------------------
+
+    /// Resolves operand A (the destination) to a location.
+    #[inline]
+    pub fn loc_a(&self, op: &Op<B>, size: u8) -> Result<Loc, Exc> {
+        match op.a {
+            Kind::Mem => Ok(Loc::Mem(self.linear(op.seg, self.ea(op), size as u32)?)),
+            _ => Ok(Loc::Reg(op.ra)),
+        }
+    }
+
+    #[inline]
+    pub fn read_loc(&mut self, loc: Loc, size: u8) -> Result<u32, Exc> {
+        match loc {
+            Loc::Reg(r) => Ok(self.get_reg(size, r)),
+            Loc::Mem(lin) => self.lin_read(lin, size),
+        }
+    }
+
+    #[inline]
+    pub fn write_loc(&mut self, loc: Loc, size: u8, v: u32) -> Result<(), Exc> {
+        match loc {
+            Loc::Reg(r) => {
+                self.set_reg(size, r, v);
+                Ok(())
+            }
+            Loc::Mem(lin) => self.lin_write(lin, size, v),
+        }
+    }
+
+    #[inline]
+    pub fn read_a(&mut self, op: &Op<B>) -> Result<u32, Exc> {
+        self.read_kind(op, op.a, op.ra, op.size)
+    }
+
+    #[inline]
+    pub fn read_b(&mut self, op: &Op<B>) -> Result<u32, Exc> {
+        self.read_kind(op, op.b, op.rb, op.size2)
+    }
+
+    #[inline]
+    fn read_kind(&mut self, op: &Op<B>, k: Kind, r: u8, size: u8) -> Result<u32, Exc> {
+        match k {
+            Kind::Reg => Ok(self.get_reg(size, r)),
+            Kind::Mem => self.read_mem(op.seg, self.ea(op), size),
+            Kind::Imm => Ok(op.imm),
+            Kind::Seg => Ok(self.seg[r as usize % 6].sel as u32),
+            Kind::None => Ok(0),
+        }
+    }
+
+    #[inline]
+    pub fn write_a(&mut self, op: &Op<B>, v: u32) -> Result<(), Exc> {
+        match op.a {
+            Kind::Mem => self.write_mem(op.seg, self.ea(op), op.size, v),
+            _ => {
+                self.set_reg(op.size, op.ra, v);
+                Ok(())
+            }
+        }
+    }
+
+    // ---- stack ---------------------------------------------------------------------------------
+
+    #[inline]
+    pub fn stack32(&self) -> bool {
+        self.seg[SegReg::Ss as usize].big
+    }
+
+    #[inline]
+    pub fn sp(&self) -> u32 {
+        if self.stack32() {
+            self.r[Reg::Esp as usize]
+        } else {
+            self.r[Reg::Esp as usize] & 0xFFFF
+        }
+    }
+
+    #[inline]
+    pub fn set_sp(&mut self, v: u32) {
+        if self.stack32() {
+            self.r[Reg::Esp as usize] = v;
+        } else {
+            self.set_reg16(Reg::Esp, v as u16);
+        }
+    }
+
+    #[inline]
+    fn sp_mask(&self) -> u32 {
+        if self.stack32() {
+            u32::MAX
+        } else {
+            0xFFFF
+        }
+    }
+
+    /// Pushes a value of `size` bytes (2 or 4). SP changes only if the write succeeds.
+    #[inline]
+    pub fn push(&mut self, size: u8, v: u32) -> Result<(), Exc> {
+        let sp = self.sp().wrapping_sub(size as u32) & self.sp_mask();
+        self.write_mem(SegReg::Ss as u8, sp, size, v)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    #[inline]
+    pub fn pop(&mut self, size: u8) -> Result<u32, Exc> {
+        let sp = self.sp();
+        let v = self.read_mem(SegReg::Ss as u8, sp, size)?;
+        self.set_sp(sp.wrapping_add(size as u32) & self.sp_mask());
+        Ok(v)
+    }
+
+    /// Reads the stack at `SP + off` without popping (for RET imm, IRET and far returns,
+    /// which check everything before committing).
+    #[inline]
+    pub fn peek(&mut self, off: u32, size: u8) -> Result<u32, Exc> {
+        let a = self.sp().wrapping_add(off) & self.sp_mask();
+        self.read_mem(SegReg::Ss as u8, a, size)
+    }
+
+    #[inline]
+    pub fn add_sp(&mut self, n: u32) {
+        let sp = self.sp().wrapping_add(n) & self.sp_mask();
+        self.set_sp(sp);
+    }
+}

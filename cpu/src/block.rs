@@ -1,0 +1,114 @@
+//! The block cache: decoded straight-line runs of ops keyed by physical address and mode.
+//!
+//! A fixed pool of ops is flushed whole when full. Each block remembers the write
+//! generation of the physical page(s) it was decoded from ([`emu_mmu::Memory::mark_code`]);
+//! a write to such a page bumps the generation, so the next lookup misses and the block is
+//! decoded again (self-modifying code is legal x86).
+
+use emu_mmu::Memory;
+
+use crate::decode::Op;
+use crate::Bus;
+
+/// Ops in the pool before it is flushed.
+const POOL_OPS: usize = 1 << 18;
+/// Hash table slots (a power of two).
+const TABLE_SLOTS: usize = 1 << 16;
+/// No second page.
+pub(crate) const NO_PAGE: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub key: u64,
+    pub phys: u32,
+    pub gen: u32,
+    /// Page of the last instruction when it straddles a page boundary.
+    pub phys2: u32,
+    pub gen2: u32,
+    pub start: u32,
+    pub len: u32,
+}
+
+pub struct BlockCache<B: Bus> {
+    pub(crate) ops: Vec<Op<B>>,
+    pub(crate) blocks: Vec<Block>,
+    /// Slot -> block index + 1 (0 = empty).
+    table: Vec<u32>,
+    /// Instruction bytes fetched for decoding.
+    pub(crate) scratch: Vec<u8>,
+}
+
+impl<B: Bus> Default for BlockCache<B> {
+    fn default() -> Self {
+        BlockCache {
+            ops: Vec::new(),
+            blocks: Vec::new(),
+            table: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+#[inline]
+fn slot(key: u64) -> usize {
+    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> (64 - 16)) as usize & (TABLE_SLOTS - 1)
+}
+
+impl<B: Bus> BlockCache<B> {
+    pub fn new() -> Self {
+        BlockCache {
+            ops: Vec::with_capacity(1024),
+            blocks: Vec::with_capacity(256),
+            table: vec![0; TABLE_SLOTS],
+            scratch: Vec::with_capacity(4096 + 16),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        self.ops.clear();
+        self.blocks.clear();
+        self.table.iter_mut().for_each(|s| *s = 0);
+    }
+
+    /// Finds a still-valid block for `key`.
+    #[inline]
+    pub(crate) fn lookup(&self, key: u64, mem: &Memory) -> Option<Block> {
+        let i = *self.table.get(slot(key))?;
+        if i == 0 {
+            return None;
+        }
+        let b = self.blocks.get(i as usize - 1)?;
+        if b.key != key || mem.code_gen(b.phys) != b.gen {
+            return None;
+        }
+        if b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2 {
+            return None;
+        }
+        Some(*b)
+    }
+
+    /// Room for `n` more ops; flushes the whole pool when it is full.
+    pub(crate) fn reserve(&mut self, n: usize) -> bool {
+        if self.ops.len() + n > POOL_OPS || self.blocks.len() >= POOL_OPS / 4 {
+            self.flush();
+            return true;
+        }
+        false
+    }
+
+    /// Drops the ops of the uncached single-instruction mode.
+    pub(crate) fn flush_small(&mut self) {
+        self.ops.clear();
+        self.blocks.clear();
+    }
+
+    pub(crate) fn insert(&mut self, b: Block) {
+        if self.table.is_empty() {
+            self.table = vec![0; TABLE_SLOTS];
+        }
+        self.blocks.push(b);
+        let s = slot(b.key);
+        self.table[s] = self.blocks.len() as u32;
+    }
+}

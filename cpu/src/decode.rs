@@ -1,0 +1,587 @@
+//! Decode once: an iced-x86 instruction becomes a compact [`Op`] whose handler is chosen here,
+//! so executing a cached instruction is one indirect call with its operands pre-digested.
+
+use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
+
+use crate::exception::Exc;
+use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string};
+use crate::regs::NO_REG;
+use crate::{Bus, Cpu};
+
+pub type Handler<B> = fn(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>;
+
+/// What an operand is. Registers are numbered in encoding order within their size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    None,
+    Reg,
+    Mem,
+    Imm,
+    Seg,
+}
+
+/// One decoded instruction.
+pub struct Op<B: Bus> {
+    pub exec: Handler<B>,
+    /// Memory displacement.
+    pub disp: u32,
+    /// Immediate, branch displacement (relative to the next instruction) or far offset.
+    pub imm: u32,
+    /// Second immediate: far selector, ENTER nesting level, shift count of SHLD/SHRD.
+    pub imm2: u32,
+    /// Address-size mask: 0xFFFF or 0xFFFF_FFFF.
+    pub amask: u32,
+    pub len: u8,
+    /// Size in bytes of operand A and operand B.
+    pub size: u8,
+    pub size2: u8,
+    /// Operand-size attribute (2 or 4) for stack and control transfers.
+    pub osize: u8,
+    pub a: Kind,
+    pub b: Kind,
+    pub ra: u8,
+    pub rb: u8,
+    /// Segment of the memory operand (after overrides).
+    pub seg: u8,
+    pub base: u8,
+    pub index: u8,
+    pub scale: u8,
+    /// Condition code (0-15), repeat prefix (1 = REP/REPE, 2 = REPNE) or a sub-operation.
+    pub aux: u8,
+    pub mnemonic: M,
+}
+
+impl<B: Bus> Clone for Op<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: Bus> Copy for Op<B> {}
+
+impl<B: Bus> Op<B> {
+    fn empty(exec: Handler<B>) -> Self {
+        Op {
+            exec,
+            disp: 0,
+            imm: 0,
+            imm2: 0,
+            amask: 0xFFFF,
+            len: 1,
+            size: 2,
+            size2: 2,
+            osize: 2,
+            a: Kind::None,
+            b: Kind::None,
+            ra: 0,
+            rb: 0,
+            seg: 3,
+            base: NO_REG,
+            index: NO_REG,
+            scale: 0,
+            aux: 0,
+            mnemonic: M::INVALID,
+        }
+    }
+
+    /// A one-byte pseudo-op that raises `#UD` (undecodable bytes).
+    pub fn invalid(len: u8) -> Self {
+        Op {
+            len: len.max(1),
+            ..Op::empty(data::ud)
+        }
+    }
+
+    /// A pseudo-op for an instruction that runs past the CS limit: #GP(0) when reached.
+    pub fn fault_gp(len: u8) -> Self {
+        Op {
+            len: len.max(1),
+            ..Op::empty(data::gp_fault)
+        }
+    }
+
+    /// Whether this op is the last of its block (control flow or a state change the run
+    /// loop must see before the next instruction).
+    pub fn ends_block(&self) -> bool {
+         matches!(
+                self.mnemonic,
+                M::INVALID
+                    | M::Jmp
+                    | M::Call
+                    | M::Ret
+                    | M::Retf
+                    | M::Jo
+                    | M::Jno
+                    | M::Jb
+                    | M::Jae
+                    | M::Je
+                    | M::Jne
+                    | M::Jbe
+                    | M::Ja
+                    | M::Js
+                    | M::Jns
+                    | M::Jp
+                    | M::Jnp
+                    | M::Jl
+                    | M::Jge
+                    | M::Jle
+                    | M::Jg
+                    | M::Jcxz
+                    | M::Jecxz
+                    | M::Loop
+                    | M::Loope
+                    | M::Loopne
+                    | M::Int
+                    | M::Int1
+                    | M::Int3
+                    | M::Into
+                    | M::Iret
+                    | M::Iretd
+                    | M::Hlt
+                    | M::Sti
+                    | M::Cli
+                    | M::Popf
+                    | M::Popfd
+                    | M::Bound
+                    | M::In
+                    | M::Out
+                    | M::Insb
+                    | M::Insw
+                    | M::Insd
+                    | M::Outsb
+                    | M::Outsw
+                    | M::Outsd
+                    | M::Lss
+            )
+            || (self.a == Kind::Seg && matches!(self.mnemonic, M::Mov | M::Pop))
+    }
+}
+
+/// Segment register number (ES=0 .. GS=5) of an iced register.
+fn seg_index(r: Register) -> u8 {
+    match r {
+        Register::ES => 0,
+        Register::CS => 1,
+        Register::SS => 2,
+        Register::FS => 4,
+        Register::GS => 5,
+        _ => 3,
+    }
+}
+
+/// (kind, register number, size in bytes) of a general or segment register.
+fn reg_info(r: Register) -> (Kind, u8, u8) {
+    if r.is_segment_register() {
+        return (Kind::Seg, seg_index(r), 2);
+    }
+    let n = r as u32;
+    if r.is_gpr8() {
+        (Kind::Reg, (n - Register::AL as u32) as u8 & 7, 1)
+    } else if r.is_gpr16() {
+        (Kind::Reg, (n - Register::AX as u32) as u8 & 7, 2)
+    } else if r.is_gpr32() {
+        (Kind::Reg, (n - Register::EAX as u32) as u8 & 7, 4)
+    } else {
+        (Kind::None, 0, 0)
+    }
+}
+
+fn addr_reg(r: Register) -> u8 {
+    if r == Register::None {
+        NO_REG
+    } else {
+        reg_info(r).1
+    }
+}
+
+/// Prefix facts iced does not expose directly: operand- and address-size overrides.
+struct Prefixes {
+    opsize: bool,
+    addrsize: bool,
+}
+
+fn scan_prefixes(bytes: &[u8]) -> Prefixes {
+    let mut p = Prefixes {
+        opsize: false,
+        addrsize: false,
+    };
+    for &b in bytes.iter().take(15) {
+        match b {
+            0x66 => p.opsize = true,
+            0x67 => p.addrsize = true,
+            0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0xF0 | 0xF2 | 0xF3 => {}
+            _ => break,
+        }
+    }
+    p
+}
+
+const LOCKABLE: &[M] = &[
+    M::Add,
+    M::Adc,
+    M::And,
+    M::Btc,
+    M::Btr,
+    M::Bts,
+    M::Cmpxchg,
+    M::Cmpxchg8b,
+    M::Dec,
+    M::Inc,
+    M::Neg,
+    M::Not,
+    M::Or,
+    M::Sbb,
+    M::Sub,
+    M::Xor,
+    M::Xadd,
+    M::Xchg,
+];
+
+/// Builds the op for one decoded instruction. `bytes` starts at the instruction.
+pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
+    let len = ins.len() as u8;
+    if ins.is_invalid() {
+        return Op::invalid(len);
+    }
+    let px = scan_prefixes(bytes);
+    let mut op = Op::empty(data::ud);
+    op.len = len;
+    op.mnemonic = ins.mnemonic();
+    op.osize = if code32 ^ px.opsize { 4 } else { 2 };
+    let a32 = code32 ^ px.addrsize;
+    op.amask = if a32 { u32::MAX } else { 0xFFFF };
+
+    // Operands A and B from iced operands 0 and 1; a third operand is always an immediate
+    // (IMUL r,r/m,imm; SHLD/SHRD r/m,r,imm) or CL.
+    let mut has_mem = false;
+    for i in 0..ins.op_count().min(3) {
+        let (kind, reg, size) = match ins.op_kind(i) {
+            OpKind::Register => reg_info(ins.op_register(i)),
+            OpKind::Memory => {
+                has_mem = true;
+                op.seg = seg_index(ins.memory_segment());
+                op.base = addr_reg(ins.memory_base());
+                op.index = addr_reg(ins.memory_index());
+                op.scale = ins.memory_index_scale().trailing_zeros() as u8;
+                op.disp = ins.memory_displacement32();
+                (Kind::Mem, 0, ins.memory_size().size() as u8)
+            }
+            OpKind::Immediate8
+            | OpKind::Immediate16
+            | OpKind::Immediate32
+            | OpKind::Immediate8to16
+            | OpKind::Immediate8to32 => {
+                if i == 2 {
+                    op.imm2 = ins.immediate(i) as u32;
+                    continue;
+                }
+                op.imm = ins.immediate(i) as u32;
+                (Kind::Imm, 0, 0)
+            }
+            OpKind::Immediate8_2nd => {
+                op.imm2 = ins.immediate8_2nd() as u32;
+                continue;
+            }
+            OpKind::NearBranch16 | OpKind::NearBranch32 => {
+                op.imm = (ins.near_branch_target() as u32).wrapping_sub(ins.next_ip32());
+                (Kind::Imm, 0, 0)
+            }
+            OpKind::FarBranch16 => {
+                op.imm = ins.far_branch16() as u32;
+                op.imm2 = ins.far_branch_selector() as u32;
+                (Kind::Imm, 0, 0)
+            }
+            OpKind::FarBranch32 => {
+                op.imm = ins.far_branch32();
+                op.imm2 = ins.far_branch_selector() as u32;
+                (Kind::Imm, 0, 0)
+            }
+            OpKind::MemorySegSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegDI
+            | OpKind::MemorySegEDI
+            | OpKind::MemoryESDI
+            | OpKind::MemoryESEDI => {
+                op.seg = seg_index(ins.memory_segment());
+                op.amask = if matches!(
+                    ins.op_kind(i),
+                    OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
+                ) {
+                    u32::MAX
+                } else {
+                    0xFFFF
+                };
+                (Kind::None, 0, ins.memory_size().size() as u8)
+            }
+            _ => (Kind::None, 0, 0),
+        };
+        match i {
+            0 => {
+                op.a = kind;
+                op.ra = reg;
+                op.size = size;
+            }
+            1 => {
+                op.b = kind;
+                op.rb = reg;
+                op.size2 = size;
+            }
+            _ => {
+                // Third operand as a register: SHLD/SHRD by CL.
+                op.aux = 1;
+            }
+        }
+    }
+    if op.size == 0 {
+        op.size = op.size2.max(1);
+    }
+    if op.size2 == 0 {
+        op.size2 = op.size;
+    }
+    if op.a == Kind::Imm && op.b == Kind::None {
+        op.size = op.osize;
+    }
+
+    if let Some(cc) = cond(ins.condition_code()) {
+        op.aux = cc;
+    }
+    if ins.has_rep_prefix() || ins.has_repe_prefix() {
+        op.aux = 1;
+    } else if ins.has_repne_prefix() {
+        op.aux = 2;
+    }
+
+    if ins.has_lock_prefix() && !(has_mem && op.a == Kind::Mem && LOCKABLE.contains(&op.mnemonic))
+    {
+        op.exec = data::ud;
+        return op;
+    }
+    op.exec = select::<B>(ins, &op);
+    op
+}
+
+fn cond(c: ConditionCode) -> Option<u8> {
+    match c {
+        ConditionCode::None => None,
+        c => Some(c as u8 - 1),
+    }
+}
+
+/// The handler for an instruction; anything a 686 does not run (or not yet) raises #UD.
+fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
+    let mem_a = op.a == Kind::Mem;
+    match ins.mnemonic() {
+        M::Add => alu::add,
+        M::Or => alu::or,
+        M::Adc => alu::adc,
+        M::Sbb => alu::sbb,
+        M::And => alu::and,
+        M::Sub => alu::sub,
+        M::Xor => alu::xor,
+        M::Cmp => alu::cmp,
+        M::Test => alu::test,
+        M::Inc => alu::inc,
+        M::Dec => alu::dec,
+        M::Neg => alu::neg,
+        M::Not => alu::not,
+
+        M::Mul => muldiv::mul,
+        M::Imul => match ins.op_count() {
+            1 => muldiv::imul1,
+            2 => muldiv::imul_n,
+            _ => muldiv::imul3,
+        },
+        M::Div => muldiv::div,
+        M::Idiv => muldiv::idiv,
+
+        M::Rol => shift::rol,
+        M::Ror => shift::ror,
+        M::Rcl => shift::rcl,
+        M::Rcr => shift::rcr,
+        M::Shl | M::Sal => shift::shl,
+        M::Shr => shift::shr,
+        M::Sar => shift::sar,
+        M::Shld => shift::shld,
+        M::Shrd => shift::shrd,
+
+        M::Daa => bcd::daa,
+        M::Das => bcd::das,
+        M::Aaa => bcd::aaa,
+        M::Aas => bcd::aas,
+        M::Aam => bcd::aam,
+        M::Aad => bcd::aad,
+
+        M::Bt => bits::bt,
+        M::Bts => bits::bts,
+        M::Btr => bits::btr,
+        M::Btc => bits::btc,
+        M::Bsf => bits::bsf,
+        M::Bsr => bits::bsr,
+        M::Bswap => bits::bswap,
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => bits::setcc,
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => bits::cmovcc,
+
+        M::Mov => match (op.a, op.b) {
+            (Kind::Seg, _) => data::mov_to_seg,
+            (_, Kind::Seg) => data::mov_from_seg,
+            (Kind::Reg | Kind::Mem, Kind::Reg | Kind::Mem | Kind::Imm) => data::mov,
+            _ => data::ud,
+        },
+        M::Movzx => data::movzx,
+        M::Movsx => data::movsx,
+        M::Lea if !mem_a && op.b == Kind::Mem => data::lea,
+        M::Xchg => data::xchg,
+        M::Xadd => data::xadd,
+        M::Cmpxchg => data::cmpxchg,
+        M::Cmpxchg8b if mem_a => data::cmpxchg8b,
+        M::Cbw => data::cbw,
+        M::Cwde => data::cwde,
+        M::Cwd => data::cwd,
+        M::Cdq => data::cdq,
+        M::Lahf => data::lahf,
+        M::Sahf => data::sahf,
+        M::Xlatb => data::xlat,
+        M::Les | M::Lds | M::Lss | M::Lfs | M::Lgs if op.b == Kind::Mem => data::load_far_ptr,
+        M::Clc => data::clc,
+        M::Stc => data::stc,
+        M::Cmc => data::cmc,
+        M::Cld => data::cld,
+        M::Std => data::std,
+        M::Cli => data::cli,
+        M::Sti => data::sti,
+        M::Nop | M::Pause => data::nop,
+        M::Salc => data::salc,
+        M::Bound if op.b == Kind::Mem => data::bound,
+        M::Wait => data::nop,
+        M::Cpuid => data::cpuid,
+        M::Rdtsc => data::rdtsc,
+        // x87 escapes without an FPU model yet: the memory operand is addressed, nothing else.
+        M::Fadd | M::Fmul | M::Fcom | M::Fcomp | M::Fsub | M::Fsubr | M::Fdiv | M::Fdivr => {
+            data::fpu_nop
+        }
+
+        M::Push => match op.a {
+            Kind::Seg => stack::push_seg,
+            _ => stack::push,
+        },
+        M::Pop => match op.a {
+            Kind::Seg if op.ra != 1 => stack::pop_seg,
+            Kind::Reg | Kind::Mem => stack::pop,
+            _ => data::ud,
+        },
+        M::Pusha | M::Pushad => stack::pusha,
+        M::Popa | M::Popad => stack::popa,
+        M::Pushf | M::Pushfd => stack::pushf,
+        M::Popf | M::Popfd => stack::popf,
+        M::Enter => stack::enter,
+        M::Leave => stack::leave,
+
+        M::Jmp => match op.a {
+            Kind::Imm if is_far(ins) => control::jmp_far,
+            Kind::Imm => control::jmp_rel,
+            Kind::Mem if is_far_mem(ins) => control::jmp_far_mem,
+            _ => control::jmp_near_rm,
+        },
+        M::Call => match op.a {
+            Kind::Imm if is_far(ins) => control::call_far,
+            Kind::Imm => control::call_rel,
+            Kind::Mem if is_far_mem(ins) => control::call_far_mem,
+            _ => control::call_near_rm,
+        },
+        M::Ret => control::ret,
+        M::Retf => control::retf,
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => control::jcc,
+        M::Jcxz | M::Jecxz => control::jcxz,
+        M::Loop => control::loop_,
+        M::Loope => control::loope,
+        M::Loopne => control::loopne,
+        M::Int => control::int,
+        M::Int3 => control::int3,
+        M::Int1 => control::int1,
+        M::Into => control::into,
+        M::Iret | M::Iretd => control::iret,
+        M::Hlt => control::hlt,
+        M::In => data::in_,
+        M::Out => data::out,
+
+        M::Movsb | M::Movsw | M::Movsd if is_string(ins) => string::movs,
+        M::Cmpsb | M::Cmpsw | M::Cmpsd if is_string(ins) => string::cmps,
+        M::Stosb | M::Stosw | M::Stosd => string::stos,
+        M::Lodsb | M::Lodsw | M::Lodsd => string::lods,
+        M::Scasb | M::Scasw | M::Scasd => string::scas,
+        M::Insb | M::Insw | M::Insd => string::ins,
+        M::Outsb | M::Outsw | M::Outsd => string::outs,
+        _ => data::ud,
+    }
+}
+
+fn is_far(ins: &Instruction) -> bool {
+    matches!(ins.op_kind(0), OpKind::FarBranch16 | OpKind::FarBranch32)
+}
+
+fn is_far_mem(ins: &Instruction) -> bool {
+    ins.op_kind(0) == OpKind::Memory
+        && matches!(
+            ins.memory_size(),
+            iced_x86::MemorySize::SegPtr16 | iced_x86::MemorySize::SegPtr32
+        )
+}
+
+fn is_string(ins: &Instruction) -> bool {
+    (0..ins.op_count()).all(|i| {
+        matches!(
+            ins.op_kind(i),
+            OpKind::MemorySegSI
+                | OpKind::MemorySegESI
+                | OpKind::MemorySegDI
+                | OpKind::MemorySegEDI
+                | OpKind::MemoryESDI
+                | OpKind::MemoryESEDI
+        )
+    })
+}

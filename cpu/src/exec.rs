@@ -1,0 +1,205 @@
+//! The run loop: look up or decode a block, run its ops, deliver faults and interrupts.
+
+use iced_x86::{Decoder, DecoderOptions, Instruction};
+
+use crate::block::{Block, BlockCache, NO_PAGE};
+use crate::decode::{build, Op};
+use crate::exception::{self, Exc};
+use crate::{Bus, Cpu};
+
+/// Longest block, in instructions.
+const MAX_BLOCK_OPS: usize = 64;
+/// Most bytes fetched for one block (the block also stops at the end of its page).
+const MAX_BLOCK_BYTES: u32 = 512;
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The instruction budget is used up.
+    Budget,
+    /// HLT with no interrupt pending; the board should advance time to its next event.
+    Halted,
+    /// Triple fault: the board decides between reset and power-off.
+    Shutdown,
+}
+
+impl<B: Bus> Cpu<B> {
+    /// Runs at least until `budget` more instructions have retired (a block in progress
+    /// finishes), the CPU halts, or it shuts down.
+    pub fn run(&mut self, budget: u64) -> Exit {
+        let end = self.icount.saturating_add(budget);
+        let mut cache = std::mem::take(&mut self.cache);
+        let exit = loop {
+            if self.shutdown {
+                break Exit::Shutdown;
+            }
+            if self.int_shadow {
+                // One instruction runs before interrupts are recognised again.
+                self.int_shadow = false;
+                if !self.halted {
+                    self.step_block(&mut cache, true);
+                    continue;
+                }
+            } else if self.flags.iff() && self.bus.irq_pending() {
+                let v = self.bus.irq_ack();
+                self.external_interrupt(v);
+                continue;
+            }
+            if self.halted {
+                break Exit::Halted;
+            }
+            if self.icount >= end {
+                break Exit::Budget;
+            }
+            let single = self.flags.tf();
+            self.step_block(&mut cache, single);
+        };
+        self.cache = cache;
+        exit
+    }
+
+    /// Runs one block (or one instruction when `single`).
+    fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool) {
+        let trap = self.flags.tf();
+        let lin = self.cs().base.wrapping_add(self.eip);
+        let phys = match self.code_phys(lin) {
+            Ok(p) => p,
+            Err(e) => return self.exception(e),
+        };
+        let key = phys as u64 | (self.mode_key() as u64) << 32;
+        let blk = if !self.block_cache_enabled {
+            cache.flush_small();
+            self.decode_block(cache, lin, phys, key, 1)
+        } else if let Some(b) = cache.lookup(key, &self.mem) {
+            self.stats.block_hits += 1;
+            b
+        } else {
+            self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
+        };
+        let ipmask = if self.code32() { u32::MAX } else { 0xFFFF };
+        let end = blk.start as usize + if single { 1 } else { blk.len as usize };
+        for op in &cache.ops[blk.start as usize..end] {
+            let start = self.eip;
+            self.eip = start.wrapping_add(op.len as u32) & ipmask;
+            self.icount += 1;
+            if let Err(e) = (op.exec)(self, op) {
+                self.eip = start;
+                self.stop = false;
+                self.mem.code_written = false;
+                return self.exception(e);
+            }
+            if self.stop {
+                self.stop = false;
+                self.mem.code_written = false;
+                break;
+            }
+        }
+        if trap && !self.shutdown {
+            // Single-step trap after the instruction (TF was set before it ran).
+            self.exception(Exc::new(exception::DB));
+        }
+    }
+
+    /// Decodes a block starting at `lin` (physical `phys`) into the cache.
+    fn decode_block(
+        &mut self,
+        cache: &mut BlockCache<B>,
+        lin: u32,
+        phys: u32,
+        key: u64,
+        max_ops: usize,
+    ) -> Block {
+        self.stats.blocks_decoded += 1;
+        cache.reserve(max_ops);
+        let page_left = 0x1000 - (phys & 0xFFF);
+        let want = page_left.min(MAX_BLOCK_BYTES) as usize + 15;
+        let mut buf = std::mem::take(&mut cache.scratch);
+        buf.clear();
+        buf.resize(want, 0);
+        self.fetch_code(lin, &mut buf);
+        // Bytes past the CS limit cannot be fetched: an instruction reaching them faults.
+        let cs_limit = self.cs().limit;
+        let code32 = self.code32();
+        let mut dec = Decoder::with_ip(
+            if code32 { 32 } else { 16 },
+            &buf,
+            self.eip as u64,
+            DecoderOptions::NO_INVALID_CHECK,
+        );
+        let start = cache.ops.len() as u32;
+        let gen = self.mem.mark_code(phys);
+        let mut phys2 = NO_PAGE;
+        let mut gen2 = 0;
+        let mut ins = Instruction::default();
+        let mut n = 0;
+        while n < max_ops {
+            let off = dec.position();
+            if off >= page_left as usize && n > 0 {
+                break;
+            }
+            dec.decode_out(&mut ins);
+            let len = ins.len();
+            let last_byte = (self.eip as u64) + off as u64 + len.max(1) as u64 - 1;
+            let mut op: Op<B> = if last_byte > cs_limit as u64 || (!code32 && last_byte > 0xFFFF)
+            {
+                Op::fault_gp(len as u8)
+            } else {
+                build(&ins, &buf[off..], code32)
+            };
+            if len == 0 {
+                op = Op::invalid(1);
+            }
+            let crosses = off + len > page_left as usize;
+            if crosses {
+                if n > 0 {
+                    break;
+                }
+                let p2 = self.code_phys(lin.wrapping_add(page_left));
+                match p2 {
+                    Ok(p) => {
+                        phys2 = p;
+                        gen2 = self.mem.mark_code(p);
+                    }
+                    Err(_) => op = Op::invalid(len as u8),
+                }
+            }
+            let ends = op.ends_block();
+            cache.ops.push(op);
+            n += 1;
+            if ends || crosses {
+                break;
+            }
+        }
+        cache.scratch = buf;
+        let b = Block {
+            key,
+            phys,
+            gen,
+            phys2,
+            gen2,
+            start,
+            len: n as u32,
+        };
+        if self.block_cache_enabled {
+            cache.insert(b);
+        }
+        b
+    }
+
+    /// Runs one instruction (tests and debuggers).
+    pub fn step(&mut self) -> Exit {
+        let mut cache = std::mem::take(&mut self.cache);
+        self.int_shadow = false;
+        if !self.halted && !self.shutdown {
+            self.step_block(&mut cache, true);
+        }
+        self.cache = cache;
+        if self.shutdown {
+            Exit::Shutdown
+        } else if self.halted {
+            Exit::Halted
+        } else {
+            Exit::Budget
+        }
+    }
+}

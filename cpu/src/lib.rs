@@ -1,0 +1,226 @@
+//! The x86 CPU of `emu`.
+//!
+//! Guest code is decoded once with iced-x86 into compact [`Op`]s, each carrying the handler
+//! chosen at decode time; straight-line runs of ops form blocks kept in a [`block`] cache keyed
+//! by physical address and mode. Arithmetic flags are computed lazily ([`flags`]). Guest faults
+//! are values ([`Exc`]) delivered through the IVT/IDT by [`interrupt`]. The CPU reaches the
+//! rest of the machine only through the [`Bus`] trait, used generically.
+
+pub mod access;
+pub mod block;
+pub mod decode;
+pub mod exception;
+pub mod exec;
+pub mod flags;
+pub mod interrupt;
+mod ops;
+pub mod regs;
+mod system;
+
+pub use block::BlockCache;
+pub use decode::Op;
+pub use exception::Exc;
+pub use exec::Exit;
+pub use flags::Flags;
+pub use regs::{Reg, Seg, SegReg};
+
+use emu_mmu::Memory;
+
+/// What the CPU needs from the board. Used generically so port I/O is a direct call.
+pub trait Bus {
+    fn io_read(&mut self, port: u16, size: u8) -> u32;
+    fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// The INTR line: a maskable interrupt is waiting to be acknowledged.
+    fn irq_pending(&self) -> bool {
+        false
+    }
+    /// Interrupt acknowledge: returns the vector of the highest-priority pending interrupt.
+    fn irq_ack(&mut self) -> u8 {
+        0x08
+    }
+}
+
+/// A bus with nothing on it: reads float high, writes vanish. For tests and benchmarks.
+#[derive(Default)]
+pub struct NullBus;
+
+impl Bus for NullBus {
+    fn io_read(&mut self, _port: u16, size: u8) -> u32 {
+        match size {
+            1 => 0xFF,
+            2 => 0xFFFF,
+            _ => 0xFFFF_FFFF,
+        }
+    }
+    fn io_write(&mut self, _port: u16, _size: u8, _value: u32) {}
+}
+
+/// Descriptor-table register (GDTR/IDTR).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableReg {
+    pub base: u32,
+    pub limit: u32,
+}
+
+/// Counters for `--stats` and the benchmarks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    pub blocks_decoded: u64,
+    pub block_hits: u64,
+    pub block_invalidations: u64,
+    pub cache_flushes: u64,
+    pub exceptions: u64,
+    pub interrupts: u64,
+    pub io_exits: u64,
+    pub halts: u64,
+}
+
+pub struct Cpu<B: Bus> {
+    /// General registers in encoding order (EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI); slot 8 is
+    /// always zero so an absent base or index register in an address costs no branch.
+    pub r: [u32; 9],
+    pub eip: u32,
+    pub seg: [Seg; 6],
+    pub flags: Flags,
+    pub idtr: TableReg,
+    pub gdtr: TableReg,
+    pub cr0: u32,
+    pub cr2: u32,
+    pub cr3: u32,
+    pub cr4: u32,
+    /// Privilege level of the code segment (protected mode).
+    pub(crate) cpl: u8,
+    /// Added to the instruction count to form the TSC (WRMSR to the TSC sets it).
+    pub tsc_offset: u64,
+    pub mem: Memory,
+    pub bus: B,
+    /// Instructions retired since reset.
+    pub icount: u64,
+    pub halted: bool,
+    /// Triple fault: the CPU stopped and waits for the board to reset it.
+    pub shutdown: bool,
+    /// Set by a handler when the current block must end after this instruction
+    /// (interrupt shadow, mode change, I/O that may raise an interrupt).
+    pub(crate) stop: bool,
+    /// Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS).
+    pub(crate) int_shadow: bool,
+    /// Decoded blocks; taken out of `self` while a block runs.
+    pub(crate) cache: BlockCache<B>,
+    /// When false every instruction is decoded again before it runs (to measure the cache).
+    pub block_cache_enabled: bool,
+    pub stats: Stats,
+    /// Mnemonics already reported as unimplemented (#UD logged once each).
+    pub(crate) ud_logged: std::collections::HashSet<u32>,
+}
+
+impl<B: Bus> Cpu<B> {
+    pub fn new(mem: Memory, bus: B) -> Self {
+        let mut cpu = Cpu {
+            r: [0; 9],
+            eip: 0,
+            seg: [Seg::default(); 6],
+            flags: Flags::default(),
+            idtr: TableReg::default(),
+            gdtr: TableReg::default(),
+            cr0: 0,
+            cr2: 0,
+            cr3: 0,
+            cr4: 0,
+            cpl: 0,
+            tsc_offset: 0,
+            mem,
+            bus,
+            icount: 0,
+            halted: false,
+            shutdown: false,
+            stop: false,
+            int_shadow: false,
+            cache: BlockCache::new(),
+            block_cache_enabled: true,
+            stats: Stats::default(),
+            ud_logged: Default::default(),
+        };
+        cpu.reset();
+        cpu
+    }
+
+    /// Power-on / RESET state of a 686: F000:FFF0 with CS base FFFF0000.
+    pub fn reset(&mut self) {
+        self.r = [0; 9];
+        self.r[Reg::Edx as usize] = 0x0000_0633; // family 6, model 3, stepping 3
+        self.eip = 0xFFF0;
+        for s in self.seg.iter_mut() {
+            *s = Seg::real(0);
+        }
+        self.seg[SegReg::Cs as usize] = Seg {
+            sel: 0xF000,
+            base: 0xFFFF_0000,
+            ..Seg::real(0xF000)
+        };
+        self.flags = Flags::default();
+        self.idtr = TableReg { base: 0, limit: 0xFFFF };
+        self.gdtr = TableReg { base: 0, limit: 0xFFFF };
+        self.cr0 = 0x6000_0010;
+        self.cr2 = 0;
+        self.cr3 = 0;
+        self.cr4 = 0;
+        self.cpl = 0;
+        self.halted = false;
+        self.shutdown = false;
+        self.int_shadow = false;
+        self.cache.flush();
+    }
+
+    /// Puts the CPU in real mode at `cs:ip` with every other segment register at `seg`.
+    pub fn set_real_mode(&mut self, cs: u16, ip: u16) {
+        self.seg[SegReg::Cs as usize] = Seg::real(cs);
+        self.eip = ip as u32;
+    }
+
+    pub fn load_seg_real(&mut self, s: SegReg, sel: u16) {
+        let seg = &mut self.seg[s as usize];
+        seg.sel = sel;
+        seg.base = (sel as u32) << 4;
+    }
+
+    #[inline]
+    pub fn reg16(&self, r: Reg) -> u16 {
+        self.r[r as usize] as u16
+    }
+
+    #[inline]
+    pub fn set_reg16(&mut self, r: Reg, v: u16) {
+        let x = &mut self.r[r as usize];
+        *x = (*x & 0xFFFF_0000) | v as u32;
+    }
+
+    /// Physical address of CS:IP (real mode), for tests and diagnostics.
+    pub fn pc_linear(&self) -> u32 {
+        self.seg[SegReg::Cs as usize].base.wrapping_add(self.eip)
+    }
+
+    /// Protected mode enabled (CR0.PE).
+    #[inline]
+    pub fn pe(&self) -> bool {
+        self.cr0 & 1 != 0
+    }
+
+    /// The mode bits that change how code decodes or which handlers apply; part of every
+    /// block-cache key.
+    #[inline]
+    pub(crate) fn mode_key(&self) -> u32 {
+        let cs = &self.seg[SegReg::Cs as usize];
+        let ss = &self.seg[SegReg::Ss as usize];
+        (cs.big as u32) | ((ss.big as u32) << 1) | ((self.pe() as u32) << 2)
+    }
+
+    #[inline]
+    pub(crate) fn code32(&self) -> bool {
+        self.seg[SegReg::Cs as usize].big
+    }
+
+    /// Drops every decoded block (used after loading new code from outside the CPU).
+    pub fn flush_code_cache(&mut self) {
+        self.cache.flush();
+    }
+}

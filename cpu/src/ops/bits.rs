@@ -1,0 +1,100 @@
+//! Bit tests and scans, SETcc, CMOVcc, BSWAP.
+
+use super::{mask, sext};
+use crate::decode::{Kind, Op};
+use crate::exception::Exc;
+use crate::flags::{CF, ZF};
+use crate::{Bus, Cpu};
+
+/// BT family. A register bit offset reaches memory outside the addressed operand.
+#[inline(always)]
+fn bit_op<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let size = op.size;
+    let bits = size as u32 * 8;
+    let off = cpu.read_b(op)?;
+    let (loc, bit) = if op.a == Kind::Mem && op.b == Kind::Reg {
+        let s = sext(size, off);
+        let step = s.div_euclid(bits as i32);
+        let ea = cpu.ea(op).wrapping_add((step * size as i32) as u32) & op.amask;
+        let lin = cpu.linear(op.seg, ea, size as u32)?;
+        (crate::access::Loc::Mem(lin), s.rem_euclid(bits as i32) as u32)
+    } else {
+        (cpu.loc_a(op, size)?, off & (bits - 1))
+    };
+    let v = cpu.read_loc(loc, size)?;
+    let old = (v >> bit) & 1 != 0;
+    let nv = match K {
+        1 => v | (1 << bit),
+        2 => v & !(1 << bit),
+        3 => v ^ (1 << bit),
+        _ => v,
+    };
+    if K != 0 {
+        cpu.write_loc(loc, size, nv & mask(size))?;
+    }
+    cpu.flags.assign(CF, old);
+    Ok(())
+}
+
+pub fn bt<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    bit_op::<B, 0>(cpu, op)
+}
+pub fn bts<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    bit_op::<B, 1>(cpu, op)
+}
+pub fn btr<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    bit_op::<B, 2>(cpu, op)
+}
+pub fn btc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    bit_op::<B, 3>(cpu, op)
+}
+
+/// BSF/BSR: a zero source sets ZF and leaves the destination unchanged (as P6 does).
+fn scan<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, reverse: bool) -> Result<(), Exc> {
+    let v = cpu.read_b(op)? & mask(op.size);
+    if v == 0 {
+        cpu.flags.assign(ZF, true);
+        return Ok(());
+    }
+    let idx = if reverse {
+        31 - v.leading_zeros()
+    } else {
+        v.trailing_zeros()
+    };
+    cpu.set_reg(op.size, op.ra, idx);
+    cpu.flags.set_result(op.size, idx, false, false, false);
+    cpu.flags.assign(ZF, false);
+    Ok(())
+}
+
+pub fn bsf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    scan(cpu, op, false)
+}
+pub fn bsr<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    scan(cpu, op, true)
+}
+
+pub fn bswap<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if op.size == 4 {
+        let v = cpu.get_reg(4, op.ra).swap_bytes();
+        cpu.set_reg(4, op.ra, v);
+    } else {
+        // 16-bit BSWAP is undefined; P6 parts clear the register's low word.
+        cpu.set_reg(2, op.ra, 0);
+    }
+    Ok(())
+}
+
+pub fn setcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.cond(op.aux) as u32;
+    cpu.write_a(op, v)
+}
+
+/// CMOVcc reads its source whether or not it moves (a bad address faults either way).
+pub fn cmovcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.read_b(op)?;
+    if cpu.cond(op.aux) {
+        cpu.set_reg(op.size, op.ra, v);
+    }
+    Ok(())
+}

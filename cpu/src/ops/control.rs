@@ -1,0 +1,174 @@
+//! Jumps, calls, returns, loops, software interrupts, HLT.
+
+use super::mask;
+use crate::decode::Op;
+use crate::exception::{self, Exc};
+use crate::regs::{Reg, SegReg};
+use crate::{Bus, Cpu};
+
+/// Sets EIP to a near target truncated to the operand size, checking the CS limit.
+#[inline]
+fn near_to<B: Bus>(cpu: &mut Cpu<B>, target: u32, osize: u8) -> Result<(), Exc> {
+    let t = target & mask(osize);
+    if t > cpu.seg[SegReg::Cs as usize].limit {
+        return Err(Exc::gp(0));
+    }
+    cpu.eip = t;
+    Ok(())
+}
+
+pub fn jmp_rel<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)
+}
+
+pub fn jmp_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let t = cpu.read_a(op)?;
+    near_to(cpu, t, op.size)
+}
+
+pub fn jcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if cpu.cond(op.aux) {
+        near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+    }
+    Ok(())
+}
+
+/// The count register of LOOP/JCXZ: CX or ECX by address size.
+#[inline]
+fn counter<B: Bus>(cpu: &Cpu<B>, amask: u32) -> u32 {
+    cpu.r[Reg::Ecx as usize] & amask
+}
+
+pub fn jcxz<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let m = if op.mnemonic == iced_x86::Mnemonic::Jecxz {
+        u32::MAX
+    } else {
+        op.amask
+    };
+    if counter(cpu, m) == 0 {
+        near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+    }
+    Ok(())
+}
+
+#[inline]
+fn loop_common<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, extra: bool) -> Result<(), Exc> {
+    let c = counter(cpu, op.amask).wrapping_sub(1) & op.amask;
+    let old = cpu.r[Reg::Ecx as usize];
+    cpu.r[Reg::Ecx as usize] = (old & !op.amask) | c;
+    if c != 0 && extra {
+        if let Err(e) = near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize) {
+            cpu.r[Reg::Ecx as usize] = old;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+pub fn loop_<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    loop_common(cpu, op, true)
+}
+pub fn loope<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let z = cpu.flags.zf();
+    loop_common(cpu, op, z)
+}
+pub fn loopne<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let z = cpu.flags.zf();
+    loop_common(cpu, op, !z)
+}
+
+pub fn call_rel<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let ret = cpu.eip;
+    let t = cpu.eip.wrapping_add(op.imm) & mask(op.osize);
+    if t > cpu.seg[SegReg::Cs as usize].limit {
+        return Err(Exc::gp(0));
+    }
+    cpu.push(op.osize, ret)?;
+    cpu.eip = t;
+    Ok(())
+}
+
+pub fn call_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let t = cpu.read_a(op)? & mask(op.size);
+    if t > cpu.seg[SegReg::Cs as usize].limit {
+        return Err(Exc::gp(0));
+    }
+    cpu.push(op.size, cpu.eip)?;
+    cpu.eip = t;
+    Ok(())
+}
+
+/// RET [imm16]
+pub fn ret<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let t = cpu.peek(0, op.osize)?;
+    near_to(cpu, t, op.osize)?;
+    let n = op.osize as u32 + if op.a == crate::decode::Kind::Imm { op.imm & 0xFFFF } else { 0 };
+    cpu.add_sp(n);
+    Ok(())
+}
+
+pub fn jmp_far<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.far_jump(op.imm2 as u16, op.imm, op.osize)
+}
+
+pub fn call_far<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.far_call(op.imm2 as u16, op.imm, op.osize)
+}
+
+/// The offset and selector of an m16:16 / m16:32 operand.
+fn far_ptr<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(u16, u32), Exc> {
+    let ea = cpu.ea(op);
+    let off_size = op.size - 2;
+    let off = cpu.read_mem(op.seg, ea, off_size)?;
+    let sel = cpu.read16(op.seg, ea.wrapping_add(off_size as u32) & op.amask)?;
+    Ok((sel, off))
+}
+
+pub fn jmp_far_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let (sel, off) = far_ptr(cpu, op)?;
+    cpu.far_jump(sel, off, op.size - 2)
+}
+
+pub fn call_far_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let (sel, off) = far_ptr(cpu, op)?;
+    cpu.far_call(sel, off, op.size - 2)
+}
+
+pub fn retf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let n = if op.a == crate::decode::Kind::Imm { op.imm & 0xFFFF } else { 0 };
+    cpu.far_return(op.osize, n)
+}
+
+pub fn int<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.software_interrupt(op.imm as u8)
+}
+
+pub fn int3<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    cpu.software_interrupt(exception::BP)
+}
+
+/// INT1 (ICEBP, F1) behaves like a debug exception trap.
+pub fn int1<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    cpu.deliver(Exc::new(exception::DB), false)
+}
+
+pub fn into<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    if cpu.flags.of() {
+        cpu.software_interrupt(exception::OF)?;
+    }
+    Ok(())
+}
+
+pub fn iret<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.iret(op.osize)
+}
+
+pub fn hlt<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    if cpu.cpl() != 0 {
+        return Err(Exc::gp(0));
+    }
+    cpu.halted = true;
+    cpu.stop = true;
+    cpu.stats.halts += 1;
+    Ok(())
+}

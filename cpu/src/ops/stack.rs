@@ -1,0 +1,139 @@
+//! PUSH/POP and friends, ENTER/LEAVE.
+
+use crate::decode::Op;
+use crate::exception::Exc;
+use crate::flags;
+use crate::regs::{Reg, SegReg};
+use crate::{Bus, Cpu};
+
+pub fn push<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.read_a(op)?;
+    cpu.push(op.size, v)
+}
+
+/// POP r/m. An ESP-based destination address is computed after the increment (SDM).
+pub fn pop<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.peek(0, op.size)?;
+    let old_sp = cpu.r[Reg::Esp as usize];
+    cpu.add_sp(op.size as u32);
+    if let Err(e) = cpu.write_a(op, v) {
+        cpu.r[Reg::Esp as usize] = old_sp;
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// PUSH Sreg with a 32-bit operand size writes the selector zero-extended.
+pub fn push_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.seg[op.ra as usize % 6].sel as u32;
+    cpu.push(op.osize, v)
+}
+
+pub fn pop_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.peek(0, op.osize)? as u16;
+    cpu.load_seg(SegReg::from_index(op.ra), v)?;
+    cpu.add_sp(op.osize as u32);
+    if op.ra == SegReg::Ss as u8 {
+        cpu.int_shadow = true;
+    }
+    cpu.stop = true;
+    Ok(())
+}
+
+/// PUSHA/PUSHAD: all eight registers, the stack pointer as it was before the first push.
+/// The frame is checked as a whole before anything is written.
+pub fn pusha<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let size = op.osize;
+    let vals: [u32; 8] = std::array::from_fn(|i| cpu.r[i]);
+    let saved = cpu.r[Reg::Esp as usize];
+    for v in vals {
+        if let Err(e) = cpu.push(size, v) {
+            cpu.r[Reg::Esp as usize] = saved;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+pub fn popa<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let size = op.osize;
+    let mut vals = [0u32; 8];
+    for (i, v) in vals.iter_mut().enumerate() {
+        *v = cpu.peek((7 - i as u32) * size as u32, size)?;
+    }
+    for (i, &v) in vals.iter().enumerate() {
+        if i != Reg::Esp as usize {
+            cpu.set_reg(size, i as u8, v);
+        }
+    }
+    cpu.add_sp(8 * size as u32);
+    Ok(())
+}
+
+/// PUSHF: VM and RF read as zero in the pushed image.
+pub fn pushf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if cpu.flags.vm() && cpu.flags.iopl() < 3 {
+        return Err(Exc::gp(0));
+    }
+    let f = cpu.flags.get() & !(flags::VM | flags::RF);
+    cpu.push(op.osize, f)
+}
+
+pub fn popf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if cpu.flags.vm() && cpu.flags.iopl() < 3 {
+        return Err(Exc::gp(0));
+    }
+    let v = cpu.pop(op.osize)?;
+    cpu.write_flags(v, op.osize);
+    cpu.stop = true;
+    Ok(())
+}
+
+/// ENTER imm16, imm8: builds a stack frame with `level` nested frame pointers.
+pub fn enter<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let size = op.osize;
+    let alloc = op.imm & 0xFFFF;
+    let level = op.imm2 & 0x1F;
+    let saved_sp = cpu.r[Reg::Esp as usize];
+    let res = (|| {
+        let bp = cpu.get_reg(size, Reg::Ebp as u8);
+        cpu.push(size, bp)?;
+        let frame = cpu.sp();
+        if level > 0 {
+            let bp_mask = if cpu.stack32() { u32::MAX } else { 0xFFFF };
+            let mut b = cpu.r[Reg::Ebp as usize] & bp_mask;
+            for _ in 1..level {
+                b = b.wrapping_sub(size as u32) & bp_mask;
+                let v = cpu.read_mem(SegReg::Ss as u8, b, size)?;
+                cpu.push(size, v)?;
+            }
+            cpu.push(size, frame)?;
+        }
+        let new_sp = cpu.sp().wrapping_sub(alloc);
+        // The final stack pointer must address valid stack (checked by a probe write).
+        if alloc > 0 {
+            let mask = if cpu.stack32() { u32::MAX } else { 0xFFFF };
+            cpu.linear(SegReg::Ss as u8, new_sp & mask, 1)?;
+        }
+        cpu.set_reg(size, Reg::Ebp as u8, frame);
+        cpu.set_sp(new_sp);
+        Ok(())
+    })();
+    if res.is_err() {
+        cpu.r[Reg::Esp as usize] = saved_sp;
+    }
+    res
+}
+
+pub fn leave<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let size = op.osize;
+    let bp = if cpu.stack32() {
+        cpu.r[Reg::Ebp as usize]
+    } else {
+        cpu.r[Reg::Ebp as usize] & 0xFFFF
+    };
+    let v = cpu.read_mem(SegReg::Ss as u8, bp, size)?;
+    cpu.set_sp(bp.wrapping_add(size as u32));
+    cpu.set_reg(size, Reg::Ebp as u8, v);
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! The `emu` front end as a library, so tests and benchmarks drive what the binary drives.

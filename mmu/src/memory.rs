@@ -1,0 +1,257 @@
+//! Guest physical memory: one anonymous mapping, the A20 gate and code-page tracking.
+//!
+//! Every access takes a guest physical address and is bounds-checked here, so nothing a guest
+//! computes can reach host memory outside the mapping. Reads past the end of RAM return all
+//! ones (an open bus); writes there are dropped.
+
+use bitvec::prelude::*;
+use memmap2::MmapMut;
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+
+#[derive(Debug)]
+pub enum MemoryError {
+    /// The requested size is zero, not page-aligned or too large for a 32-bit guest.
+    BadSize(usize),
+    Map(std::io::Error),
+}
+
+impl std::fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemoryError::BadSize(n) => write!(f, "guest memory size {n} bytes is not usable"),
+            MemoryError::Map(e) => write!(f, "cannot map guest memory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MemoryError {}
+
+pub struct Memory {
+    map: MmapMut,
+    size: usize,
+    /// Physical address mask applied for the A20 gate: bit 20 cleared when the gate is closed.
+    a20_mask: u32,
+    /// One bit per page: set while the CPU holds decoded blocks from that page.
+    code_pages: BitVec,
+    /// Bumped each time a write hits a code page; decoded blocks remember the value they saw.
+    code_gen: Vec<u32>,
+    /// Set on any write to a code page; the CPU ends its current block when it sees it.
+    pub code_written: bool,
+}
+
+impl Memory {
+    /// Maps `size` bytes of zeroed guest RAM (a multiple of 4 KiB, at most 4 GiB - 1 page).
+    pub fn new(size: usize) -> Result<Memory, MemoryError> {
+        if size == 0 || size % PAGE_SIZE != 0 || size > (1usize << 32) - PAGE_SIZE {
+            return Err(MemoryError::BadSize(size));
+        }
+        let map = MmapMut::map_anon(size).map_err(MemoryError::Map)?;
+        let pages = size / PAGE_SIZE;
+        Ok(Memory {
+            map,
+            size,
+            a20_mask: !0,
+            code_pages: bitvec![0; pages],
+            code_gen: vec![0; pages],
+            code_written: false,
+        })
+    }
+
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn a20_enabled(&self) -> bool {
+        self.a20_mask & (1 << 20) != 0
+    }
+
+    pub fn set_a20(&mut self, on: bool) {
+        self.a20_mask = if on { !0 } else { !(1 << 20) };
+    }
+
+    #[inline]
+    pub fn a20_mask(&self) -> u32 {
+        self.a20_mask
+    }
+
+    /// The whole of guest RAM, for devices and loaders that copy blocks (disk DMA, the BIOS).
+    pub fn ram(&self) -> &[u8] {
+        &self.map[..]
+    }
+
+    /// Writable view of guest RAM. Callers that may overwrite code must call
+    /// [`Memory::note_write`] for the range (the loaders run before any code is cached).
+    pub fn ram_mut(&mut self) -> &mut [u8] {
+        &mut self.map[..]
+    }
+
+    #[inline]
+    pub fn read_u8(&self, addr: u32) -> u8 {
+        let a = (addr & self.a20_mask) as usize;
+        match self.map.get(a) {
+            Some(&b) => b,
+            None => 0xFF,
+        }
+    }
+
+    #[inline]
+    pub fn read_u16(&self, addr: u32) -> u16 {
+        let a = (addr & self.a20_mask) as usize;
+        if let Some(s) = self.map.get(a..a + 2) {
+            if a & 0xFFFFF != 0xFFFFF {
+                return u16::from_le_bytes([s[0], s[1]]);
+            }
+        }
+        u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.wrapping_add(1))])
+    }
+
+    #[inline]
+    pub fn read_u32(&self, addr: u32) -> u32 {
+        let a = (addr & self.a20_mask) as usize;
+        if let Some(s) = self.map.get(a..a + 4) {
+            if a & 0xFFFFF <= 0xFFFFC {
+                return u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+            }
+        }
+        u32::from_le_bytes([
+            self.read_u8(addr),
+            self.read_u8(addr.wrapping_add(1)),
+            self.read_u8(addr.wrapping_add(2)),
+            self.read_u8(addr.wrapping_add(3)),
+        ])
+    }
+
+    #[inline]
+    pub fn write_u8(&mut self, addr: u32, v: u8) {
+        let a = (addr & self.a20_mask) as usize;
+        if a < self.size {
+            self.note_page(a);
+            self.map[a] = v;
+        }
+    }
+
+    #[inline]
+    pub fn write_u16(&mut self, addr: u32, v: u16) {
+        let b = v.to_le_bytes();
+        self.write_u8(addr, b[0]);
+        self.write_u8(addr.wrapping_add(1), b[1]);
+    }
+
+    #[inline]
+    pub fn write_u32(&mut self, addr: u32, v: u32) {
+        let a = (addr & self.a20_mask) as usize;
+        if a + 4 <= self.size && a & 0xFFF <= 0xFFC && a & 0xFFFFF <= 0xFFFFC {
+            self.note_page(a);
+            self.map[a..a + 4].copy_from_slice(&v.to_le_bytes());
+            return;
+        }
+        for (i, b) in v.to_le_bytes().into_iter().enumerate() {
+            self.write_u8(addr.wrapping_add(i as u32), b);
+        }
+    }
+
+    /// Copies guest bytes out, byte by byte through the A20 mask.
+    pub fn read_bytes(&self, addr: u32, out: &mut [u8]) {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = self.read_u8(addr.wrapping_add(i as u32));
+        }
+    }
+
+    pub fn write_bytes(&mut self, addr: u32, data: &[u8]) {
+        for (i, &b) in data.iter().enumerate() {
+            self.write_u8(addr.wrapping_add(i as u32), b);
+        }
+    }
+
+    #[inline]
+    fn note_page(&mut self, a: usize) {
+        let page = a >> PAGE_SHIFT;
+        // A bounds-checked bit read: `a < size` holds for every caller.
+        if self.code_pages.get(page).map(|b| *b).unwrap_or(false) {
+            self.invalidate_page(page);
+        }
+    }
+
+    #[cold]
+    fn invalidate_page(&mut self, page: usize) {
+        self.code_pages.set(page, false);
+        if let Some(g) = self.code_gen.get_mut(page) {
+            *g = g.wrapping_add(1);
+        }
+        self.code_written = true;
+    }
+
+    /// Records that a range was written by something other than the CPU (DMA, loaders).
+    pub fn note_write(&mut self, addr: u32, len: usize) {
+        let start = addr as usize >> PAGE_SHIFT;
+        let end = (addr as usize + len.max(1) - 1) >> PAGE_SHIFT;
+        for page in start..=end.min(self.code_gen.len().saturating_sub(1)) {
+            if self.code_pages[page] {
+                self.invalidate_page(page);
+            }
+        }
+    }
+
+    /// Marks a physical page as holding decoded code and returns its current generation.
+    /// Pages outside RAM (ROM holes, open bus) return generation 0 and are never written.
+    pub fn mark_code(&mut self, addr: u32) -> u32 {
+        let page = ((addr & self.a20_mask) >> PAGE_SHIFT) as usize;
+        if page < self.code_gen.len() {
+            self.code_pages.set(page, true);
+            self.code_gen[page]
+        } else {
+            0
+        }
+    }
+
+    /// The generation of the page holding `addr` (see [`Memory::mark_code`]).
+    #[inline]
+    pub fn code_gen(&self, addr: u32) -> u32 {
+        let page = ((addr & self.a20_mask) >> PAGE_SHIFT) as usize;
+        self.code_gen.get(page).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_is_open_bus() {
+        let mut m = Memory::new(PAGE_SIZE * 2).unwrap();
+        assert_eq!(m.read_u8(0x10_0000), 0xFF);
+        m.write_u32(0x1FFE, 0x11223344);
+        assert_eq!(m.read_u16(0x1FFE), 0x3344);
+        assert_eq!(m.read_u32(0x1FFE), 0xFFFF_3344);
+    }
+
+    #[test]
+    fn a20_wraps() {
+        let mut m = Memory::new(2 << 20).unwrap();
+        m.write_u8(0x10_0005, 7);
+        assert_eq!(m.read_u8(0x5), 0);
+        m.set_a20(false);
+        assert_eq!(m.read_u8(0x10_0005), 0);
+        m.write_u8(0x10_0006, 9);
+        assert_eq!(m.read_u8(0x6), 9);
+    }
+
+    #[test]
+    fn code_write_bumps_generation() {
+        let mut m = Memory::new(PAGE_SIZE * 4).unwrap();
+        let g = m.mark_code(0x1010);
+        m.write_u8(0x2000, 1);
+        assert!(!m.code_written);
+        m.write_u8(0x1FFF, 1);
+        assert!(m.code_written);
+        assert_ne!(m.code_gen(0x1000), g);
+    }
+
+    #[test]
+    fn bad_sizes() {
+        assert!(Memory::new(0).is_err());
+        assert!(Memory::new(100).is_err());
+    }
+}
