@@ -103,57 +103,56 @@ impl<B: Bus> Op<B> {
     /// Whether this op is the last of its block (control flow or a state change the run
     /// loop must see before the next instruction).
     pub fn ends_block(&self) -> bool {
-         matches!(
-                self.mnemonic,
-                M::INVALID
-                    | M::Jmp
-                    | M::Call
-                    | M::Ret
-                    | M::Retf
-                    | M::Jo
-                    | M::Jno
-                    | M::Jb
-                    | M::Jae
-                    | M::Je
-                    | M::Jne
-                    | M::Jbe
-                    | M::Ja
-                    | M::Js
-                    | M::Jns
-                    | M::Jp
-                    | M::Jnp
-                    | M::Jl
-                    | M::Jge
-                    | M::Jle
-                    | M::Jg
-                    | M::Jcxz
-                    | M::Jecxz
-                    | M::Loop
-                    | M::Loope
-                    | M::Loopne
-                    | M::Int
-                    | M::Int1
-                    | M::Int3
-                    | M::Into
-                    | M::Iret
-                    | M::Iretd
-                    | M::Hlt
-                    | M::Sti
-                    | M::Cli
-                    | M::Popf
-                    | M::Popfd
-                    | M::Bound
-                    | M::In
-                    | M::Out
-                    | M::Insb
-                    | M::Insw
-                    | M::Insd
-                    | M::Outsb
-                    | M::Outsw
-                    | M::Outsd
-                    | M::Lss
-            )
-            || (self.a == Kind::Seg && matches!(self.mnemonic, M::Mov | M::Pop))
+        matches!(
+            self.mnemonic,
+            M::INVALID
+                | M::Jmp
+                | M::Call
+                | M::Ret
+                | M::Retf
+                | M::Jo
+                | M::Jno
+                | M::Jb
+                | M::Jae
+                | M::Je
+                | M::Jne
+                | M::Jbe
+                | M::Ja
+                | M::Js
+                | M::Jns
+                | M::Jp
+                | M::Jnp
+                | M::Jl
+                | M::Jge
+                | M::Jle
+                | M::Jg
+                | M::Jcxz
+                | M::Jecxz
+                | M::Loop
+                | M::Loope
+                | M::Loopne
+                | M::Int
+                | M::Int1
+                | M::Int3
+                | M::Into
+                | M::Iret
+                | M::Iretd
+                | M::Hlt
+                | M::Sti
+                | M::Cli
+                | M::Popf
+                | M::Popfd
+                | M::Bound
+                | M::In
+                | M::Out
+                | M::Insb
+                | M::Insw
+                | M::Insd
+                | M::Outsb
+                | M::Outsw
+                | M::Outsd
+                | M::Lss
+        ) || (self.a == Kind::Seg && matches!(self.mnemonic, M::Mov | M::Pop))
     }
 }
 
@@ -351,13 +350,18 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
         op.aux = 2;
     }
 
-    if ins.has_lock_prefix() && !(has_mem && op.a == Kind::Mem && LOCKABLE.contains(&op.mnemonic))
-    {
+    if ins.has_lock_prefix() && !(has_mem && lock_allowed(ins)) {
         op.exec = data::ud;
         return op;
     }
     op.exec = select::<B>(ins, &op);
     op
+}
+
+/// Whether a LOCK prefix is legal on this instruction: a lockable read-modify-write with a
+/// memory destination. Anything else with LOCK raises #UD on a 386 or later.
+pub fn lock_allowed(ins: &Instruction) -> bool {
+    ins.op_count() > 0 && ins.op_kind(0) == OpKind::Memory && LOCKABLE.contains(&ins.mnemonic())
 }
 
 fn cond(c: ConditionCode) -> Option<u8> {

@@ -140,8 +140,7 @@ impl<B: Bus> Cpu<B> {
             dec.decode_out(&mut ins);
             let len = ins.len();
             let last_byte = (self.eip as u64) + off as u64 + len.max(1) as u64 - 1;
-            let mut op: Op<B> = if last_byte > cs_limit as u64 || (!code32 && last_byte > 0xFFFF)
-            {
+            let mut op: Op<B> = if last_byte > cs_limit as u64 || (!code32 && last_byte > 0xFFFF) {
                 Op::fault_gp(len as u8)
             } else {
                 build(&ins, &buf[off..], code32)

@@ -199,10 +199,8 @@ impl Flags {
     #[inline]
     pub fn set_result(&mut self, size: u8, res: u32, cf: bool, of: bool, af: bool) {
         self.set_lazy(LazyOp::Logic, size, 0, 0, res);
-        self.bits = (self.bits & !(CF | OF | AF))
-            | (cf as u32)
-            | ((of as u32) << 11)
-            | ((af as u32) << 4);
+        self.bits =
+            (self.bits & !(CF | OF | AF)) | (cf as u32) | ((of as u32) << 11) | ((af as u32) << 4);
         self.lazy = ZF | SF | PF;
     }
 

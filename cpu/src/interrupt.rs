@@ -67,6 +67,7 @@ impl<B: Bus> Cpu<B> {
     /// shutdown (triple fault) when delivery itself faults.
     pub(crate) fn exception(&mut self, e: Exc) {
         self.stats.exceptions += 1;
+        self.last_exception = Some(e);
         let Err(e2) = self.deliver(e, false) else {
             return;
         };
@@ -75,12 +76,15 @@ impl<B: Bus> Cpu<B> {
             return;
         }
         let pf = |x: &Exc| x.vector == exception::PF;
-        let double = (e.contributory() && e2.contributory())
-            || (pf(&e) && (e2.contributory() || pf(&e2)));
+        let double =
+            (e.contributory() && e2.contributory()) || (pf(&e) && (e2.contributory() || pf(&e2)));
         if !double {
             // Benign combination: the second exception is handled serially.
             self.exception(e2);
-        } else if self.deliver(Exc::with_code(exception::DF, 0), false).is_err() {
+        } else if self
+            .deliver(Exc::with_code(exception::DF, 0), false)
+            .is_err()
+        {
             self.shutdown = true;
         }
     }
@@ -117,7 +121,9 @@ impl<B: Bus> Cpu<B> {
         }
         let saved_sp = self.r[crate::Reg::Esp as usize];
         let cs = self.cs().sel as u32;
-        let frame = self.push(osize, cs).and_then(|_| self.push(osize, self.eip));
+        let frame = self
+            .push(osize, cs)
+            .and_then(|_| self.push(osize, self.eip));
         if let Err(e) = frame {
             self.r[crate::Reg::Esp as usize] = saved_sp;
             return Err(e);

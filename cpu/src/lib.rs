@@ -109,6 +109,8 @@ pub struct Cpu<B: Bus> {
     /// When false every instruction is decoded again before it runs (to measure the cache).
     pub block_cache_enabled: bool,
     pub stats: Stats,
+    /// The most recent exception an instruction raised (diagnostics and conformance tests).
+    pub last_exception: Option<Exc>,
     /// Mnemonics already reported as unimplemented (#UD logged once each).
     pub(crate) ud_logged: std::collections::HashSet<u32>,
 }
@@ -138,6 +140,7 @@ impl<B: Bus> Cpu<B> {
             cache: BlockCache::new(),
             block_cache_enabled: true,
             stats: Stats::default(),
+            last_exception: None,
             ud_logged: Default::default(),
         };
         cpu.reset();
@@ -158,8 +161,14 @@ impl<B: Bus> Cpu<B> {
             ..Seg::real(0xF000)
         };
         self.flags = Flags::default();
-        self.idtr = TableReg { base: 0, limit: 0xFFFF };
-        self.gdtr = TableReg { base: 0, limit: 0xFFFF };
+        self.idtr = TableReg {
+            base: 0,
+            limit: 0xFFFF,
+        };
+        self.gdtr = TableReg {
+            base: 0,
+            limit: 0xFFFF,
+        };
         self.cr0 = 0x6000_0010;
         self.cr2 = 0;
         self.cr3 = 0;
@@ -168,7 +177,7 @@ impl<B: Bus> Cpu<B> {
         self.halted = false;
         self.shutdown = false;
         self.int_shadow = false;
-        self.cache.flush();
+        self.last_exception = None;
     }
 
     /// Puts the CPU in real mode at `cs:ip` with every other segment register at `seg`.

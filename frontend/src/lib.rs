@@ -1,1 +1,3 @@
 //! The `emu` front end as a library, so tests and benchmarks drive what the binary drives.
+
+pub mod sst;

@@ -39,6 +39,8 @@ pub struct Memory {
     code_gen: Vec<u32>,
     /// Set on any write to a code page; the CPU ends its current block when it sees it.
     pub code_written: bool,
+    /// Test support: pages written since [`Memory::watch_all_pages`], when watching.
+    written_log: Option<Vec<usize>>,
 }
 
 impl Memory {
@@ -56,6 +58,7 @@ impl Memory {
             code_pages: bitvec![0; pages],
             code_gen: vec![0; pages],
             code_written: false,
+            written_log: None,
         })
     }
 
@@ -181,6 +184,9 @@ impl Memory {
             *g = g.wrapping_add(1);
         }
         self.code_written = true;
+        if let Some(log) = self.written_log.as_mut() {
+            log.push(page);
+        }
     }
 
     /// Records that a range was written by something other than the CPU (DMA, loaders).
@@ -204,6 +210,21 @@ impl Memory {
         } else {
             0
         }
+    }
+
+    /// Test support: watch every page so the next write to any of them is recorded (the
+    /// same mechanism that tracks code pages). [`Memory::written_pages`] lists them.
+    pub fn watch_all_pages(&mut self) {
+        self.code_pages.fill(true);
+        self.written_log = Some(Vec::new());
+    }
+
+    /// Pages written since [`Memory::watch_all_pages`], each once, in ascending order.
+    pub fn written_pages(&self) -> Vec<usize> {
+        let mut v = self.written_log.clone().unwrap_or_default();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The generation of the page holding `addr` (see [`Memory::mark_code`]).

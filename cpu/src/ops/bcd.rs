@@ -3,7 +3,7 @@
 
 use crate::decode::Op;
 use crate::exception::Exc;
-use crate::flags::{AF, CF, LazyOp};
+use crate::flags::{LazyOp, AF, CF};
 use crate::{Bus, Cpu};
 
 fn al<B: Bus>(cpu: &Cpu<B>) -> u8 {
@@ -104,6 +104,7 @@ pub fn aad<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let r = a.wrapping_add(prod);
     cpu.set_reg(2, 0, r as u32);
     // Undefined CF/OF/AF come out of the final byte addition on P6 parts.
-    cpu.flags.set_lazy(LazyOp::Add, 1, a as u32, prod as u32, r as u32);
+    cpu.flags
+        .set_lazy(LazyOp::Add, 1, a as u32, prod as u32, r as u32);
     Ok(())
 }

@@ -102,7 +102,12 @@ pub fn call_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn ret<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let t = cpu.peek(0, op.osize)?;
     near_to(cpu, t, op.osize)?;
-    let n = op.osize as u32 + if op.a == crate::decode::Kind::Imm { op.imm & 0xFFFF } else { 0 };
+    let n = op.osize as u32
+        + if op.a == crate::decode::Kind::Imm {
+            op.imm & 0xFFFF
+        } else {
+            0
+        };
     cpu.add_sp(n);
     Ok(())
 }
@@ -135,7 +140,11 @@ pub fn call_far_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn retf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let n = if op.a == crate::decode::Kind::Imm { op.imm & 0xFFFF } else { 0 };
+    let n = if op.a == crate::decode::Kind::Imm {
+        op.imm & 0xFFFF
+    } else {
+        0
+    };
     cpu.far_return(op.osize, n)
 }
 

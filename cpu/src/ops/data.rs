@@ -256,7 +256,10 @@ pub fn bound<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.size;
     let ea = cpu.ea(op);
     let lo = sext(size, cpu.read_mem(op.seg, ea, size)?);
-    let hi = sext(size, cpu.read_mem(op.seg, ea.wrapping_add(size as u32) & op.amask, size)?);
+    let hi = sext(
+        size,
+        cpu.read_mem(op.seg, ea.wrapping_add(size as u32) & op.amask, size)?,
+    );
     let v = sext(size, cpu.get_reg(size, op.ra));
     if v < lo || v > hi {
         return Err(Exc::br());

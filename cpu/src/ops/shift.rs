@@ -1,6 +1,7 @@
 //! Shifts and rotates, including SHLD/SHRD. Counts are masked to five bits as on every
-//! CPU since the 286. Flags the SDM leaves undefined follow what P6-family parts produce
-//! where that is known (OF from the last step, AF cleared).
+//! CPU since the 286. For multi-bit counts, where the SDM leaves OF undefined, OF is what the
+//! one-bit rule gives for the final step, as the hardware single-step tests record; AF is
+//! cleared.
 
 use super::{mask, sext, sign};
 use crate::decode::{Kind, Op};
@@ -36,14 +37,22 @@ fn shift<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         // ROL
         0 => {
             let r = c % bits;
-            let res = if r == 0 { d } else { ((d << r) | (d >> (bits - r))) & m };
+            let res = if r == 0 {
+                d
+            } else {
+                ((d << r) | (d >> (bits - r))) & m
+            };
             let cf = res & 1 != 0;
             (res, cf, msb(res) ^ cf, false)
         }
         // ROR
         1 => {
             let r = c % bits;
-            let res = if r == 0 { d } else { ((d >> r) | (d << (bits - r))) & m };
+            let res = if r == 0 {
+                d
+            } else {
+                ((d >> r) | (d << (bits - r))) & m
+            };
             let cf = msb(res);
             (res, cf, msb(res) ^ (res & (sb >> 1) != 0), false)
         }
@@ -87,8 +96,9 @@ fn shift<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         // SHR
         5 => {
             let res = ((d as u64) >> c) as u32 & m;
-            let cf = ((d as u64) >> (c - 1)) & 1 != 0;
-            (res, cf, msb(d), true)
+            let before_last = ((d as u64) >> (c - 1)) as u32;
+            let cf = before_last & 1 != 0;
+            (res, cf, msb(before_last & m), true)
         }
         // SAR
         _ => {

@@ -132,7 +132,11 @@ pub fn leave<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     } else {
         cpu.r[Reg::Ebp as usize] & 0xFFFF
     };
-    let v = cpu.read_mem(SegReg::Ss as u8, bp, size)?;
+    // Real mode reports a frame pointer past the stack limit as #GP, not #SS (SDM LEAVE).
+    let v = match cpu.read_mem(SegReg::Ss as u8, bp, size) {
+        Err(e) if !cpu.pe() && e.vector == crate::exception::SS => return Err(Exc::gp(0)),
+        r => r?,
+    };
     cpu.set_sp(bp.wrapping_add(size as u32));
     cpu.set_reg(size, Reg::Ebp as u8, v);
     Ok(())

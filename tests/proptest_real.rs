@@ -1,0 +1,667 @@
+//! Property tests of the real-mode CPU.
+//!
+//! * Random bytes with random registers, segments and flags never panic the host, and the
+//!   block cache changes nothing: every input runs twice, with the cache on and off, and
+//!   both runs must agree on registers, flags, halt state, instruction count and all of RAM
+//!   after the same number of retired instructions.
+//! * Memory safety: random store-heavy code (operand/address-size prefixes, segment
+//!   overrides, 32-bit addressing through "unreal" 4 GiB segment limits, string stores,
+//!   pushes, bit-string ops) on a RAM size that is not a power of two never panics, never
+//!   changes the size of guest memory, and everything past the end of RAM still reads as
+//!   open bus (0xFF).
+//! * Deterministic: known-undefined encodings raise #UD (vector 6) with the faulting
+//!   instruction's address pushed, cache on and off, at a block start and mid-block.
+//!
+//! Every IVT entry points at a `HLT` stub (see `emu_suite::real_mode_cpu`), so any exception
+//! ends a run. Run with `cargo test --profile ci --test proptest_real`. Failures are not
+//! persisted to files; proptest prints the minimal failing input, which belongs in a
+//! deterministic test below once understood.
+
+use emu_cpu::{Cpu, Exit, NullBus, Reg, SegReg};
+use emu_suite::{
+    cpu_state, first_ram_difference, halted_vector, load_code, phys, real_mode_cpu,
+    real_mode_frame, reset_real_mode, run_until_stop, CODE_SEG, STACK_TOP,
+};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+/// 1 MiB + 64 KiB: everything real mode can address with A20 open (FFFF:FFFF = 0x10FFEF).
+const RAM: usize = 0x11_0000;
+/// Not a power of two, and smaller than the real-mode address space: FFFF:xxxx runs off the
+/// end of RAM.
+const ODD_RAM: usize = 0x10_3000;
+
+/// Flags the guest may start with: the arithmetic flags, IF, DF, IOPL, NT and AC. TF is
+/// chosen separately (it makes every instruction trap), VM/RF cannot be set in real mode.
+const FLAG_MASK: u32 = 0x0004_76D5;
+const TF: u32 = 1 << 8;
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        max_shrink_iters: 4096,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Everything that defines one guest run.
+#[derive(Clone, Debug)]
+struct Setup {
+    ram: usize,
+    /// Code bytes, loaded at CS:IP.
+    code: Vec<u8>,
+    /// EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI.
+    regs: [u32; 8],
+    /// Selectors in ES, CS, SS, DS, FS, GS order.
+    segs: [u16; 6],
+    ip: u16,
+    eflags: u32,
+    a20: bool,
+    /// Fill the 64 KiB of the code segment (above the IVT stubs) with pseudo-random bytes.
+    fill: Option<u64>,
+    /// Segments (ES, SS, DS, FS, GS; never CS) given a 4 GiB limit ("unreal" mode).
+    unreal: [bool; 6],
+    /// A 32-bit stack (SS.B set), possible in real mode after a protected-mode round trip.
+    ss_big: bool,
+    /// Instructions to run.
+    budget: u64,
+}
+
+/// xorshift64*: a reproducible byte stream from a seed.
+fn fill_random(cpu: &mut Cpu<NullBus>, start: u32, len: u32, seed: u64) {
+    let mut x = seed | 1;
+    for i in 0..len {
+        let a = start.wrapping_add(i);
+        if a < 0x600 {
+            continue; // keep the IVT and the HLT stubs intact
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        cpu.mem
+            .write_u8(a, (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8);
+    }
+}
+
+fn build(s: &Setup, cache: bool) -> Cpu<NullBus> {
+    let mut cpu = real_mode_cpu(s.ram);
+    cpu.block_cache_enabled = cache;
+    cpu.mem.set_a20(s.a20);
+    let cs = s.segs[SegReg::Cs as usize];
+    if let Some(seed) = s.fill {
+        fill_random(&mut cpu, phys(cs, 0), 0x1_0000, seed);
+    }
+    load_code(&mut cpu, phys(cs, s.ip), &s.code);
+    reset_real_mode(&mut cpu, cs, s.ip);
+    for sr in [SegReg::Es, SegReg::Ss, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
+        cpu.load_seg_real(sr, s.segs[sr as usize]);
+        if s.unreal[sr as usize] {
+            cpu.seg[sr as usize].limit = u32::MAX;
+        }
+    }
+    cpu.seg[SegReg::Ss as usize].big = s.ss_big;
+    cpu.r[..8].copy_from_slice(&s.regs);
+    cpu.flags.set(s.eflags);
+    cpu
+}
+
+/// Runs `s` with the block cache on, then with it off for exactly as many instructions, and
+/// checks both runs end in the same state. Returns the cached run's CPU.
+fn run_both(s: &Setup) -> Result<Cpu<NullBus>, TestCaseError> {
+    let mut a = build(s, true);
+    let exit_a = run_until_stop(&mut a, s.budget);
+    // Cached blocks may overshoot the budget by the rest of a block; the uncached run
+    // retires one instruction per step, so it stops at exactly the same count.
+    let mut b = build(s, false);
+    let exit_b = run_until_stop(&mut b, a.icount);
+    let (sa, sb) = (cpu_state(&a), cpu_state(&b));
+    prop_assert_eq!(&sa, &sb, "cache on vs off: registers differ");
+    prop_assert_eq!(exit_a, exit_b, "cache on vs off: exit differs");
+    if let Some(at) = first_ram_difference(&a, &b) {
+        return Err(TestCaseError::fail(format!(
+            "cache on vs off: RAM differs at {at:#x}: {:#04x} vs {:#04x}",
+            a.mem.ram()[at],
+            b.mem.ram()[at]
+        )));
+    }
+    for cpu in [&a, &b] {
+        prop_assert_eq!(cpu.mem.size(), s.ram);
+        prop_assert_eq!(cpu.mem.ram().len(), s.ram);
+    }
+    Ok(a)
+}
+
+// ---- strategies ----------------------------------------------------------------------------
+
+/// Register values with edge cases well represented.
+fn reg_value() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => any::<u32>(),
+        2 => 0u32..0x100,
+        2 => any::<u16>().prop_map(u32::from),
+        1 => 0xFF00u32..=0xFFFF,
+        1 => 0xFFFF_FF00u32..=0xFFFF_FFFF,
+        1 => (ODD_RAM as u32 - 0x100)..(ODD_RAM as u32 + 0x100),
+    ]
+}
+
+fn selector() -> impl Strategy<Value = u16> {
+    prop_oneof![
+        3 => any::<u16>(),
+        2 => 0u16..0x100,
+        1 => 0xF000u16..=0xFFFF,
+        1 => Just(((ODD_RAM - 0x8000) >> 4) as u16),
+    ]
+}
+
+fn code_seg() -> impl Strategy<Value = u16> {
+    prop_oneof![4 => 0x0060u16..=0xFFFF, 1 => any::<u16>()]
+}
+
+fn ip_value() -> impl Strategy<Value = u16> {
+    prop_oneof![3 => 0u16..0x1000, 1 => 0xFFC0u16..=0xFFFF, 1 => any::<u16>()]
+}
+
+fn eflags() -> impl Strategy<Value = u32> {
+    (any::<u32>(), prop::bool::weighted(0.05))
+        .prop_map(|(f, tf)| (f & FLAG_MASK) | if tf { TF } else { 0 })
+}
+
+/// (a) Random bytes in plain real mode.
+fn random_setup() -> impl Strategy<Value = Setup> {
+    (
+        prop::collection::vec(any::<u8>(), 1..64),
+        prop::array::uniform8(reg_value()),
+        prop::array::uniform6(selector()),
+        code_seg(),
+        ip_value(),
+        eflags(),
+        prop::bool::weighted(0.8),
+        prop::option::weighted(0.3, any::<u64>()),
+    )
+        .prop_map(|(code, regs, mut segs, cs, ip, eflags, a20, fill)| {
+            segs[SegReg::Cs as usize] = cs;
+            Setup {
+                ram: RAM,
+                code,
+                regs,
+                segs,
+                ip,
+                eflags,
+                a20,
+                fill,
+                unreal: [false; 6],
+                ss_big: false,
+                budget: 2_000,
+            }
+        })
+}
+
+/// How an instruction form takes the ModRM reg field.
+#[derive(Clone, Copy)]
+enum RegField {
+    Any,
+    Fixed(u8),
+    /// One of these values, picked by the random reg field.
+    OneOf(&'static [u8]),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Imm {
+    None,
+    B,
+    /// 2 or 4 bytes by operand size.
+    V,
+    /// ENTER: imm16, imm8.
+    Enter,
+}
+
+#[derive(Clone, Copy)]
+enum Form {
+    /// Opcode, reg field, immediate; the ModRM names memory.
+    Mem(&'static [u8], RegField, Imm),
+    /// Opcode, reg field, immediate; the ModRM names a register (rm random).
+    Reg(&'static [u8], RegField, Imm),
+    /// No ModRM.
+    Plain(&'static [u8], Imm),
+}
+
+use Form::{Mem, Plain, Reg as R};
+use RegField::{Any, Fixed, OneOf};
+
+/// Instructions that write memory (or move the pointers and segments that stores use).
+const FORMS: &[Form] = &[
+    Mem(&[0x88], Any, Imm::None),                        // mov r/m8, r8
+    Mem(&[0x89], Any, Imm::None),                        // mov r/m, r
+    Mem(&[0xC6], Fixed(0), Imm::B),                      // mov r/m8, imm8
+    Mem(&[0xC7], Fixed(0), Imm::V),                      // mov r/m, imm
+    Mem(&[0x00], Any, Imm::None),                        // add r/m8, r8
+    Mem(&[0x01], Any, Imm::None),                        // add r/m, r
+    Mem(&[0x80], Any, Imm::B),                           // alu r/m8, imm8
+    Mem(&[0x81], Any, Imm::V),                           // alu r/m, imm
+    Mem(&[0x83], Any, Imm::B),                           // alu r/m, imm8
+    Mem(&[0xFE], OneOf(&[0, 1]), Imm::None),             // inc/dec r/m8
+    Mem(&[0xFF], OneOf(&[0, 1, 6]), Imm::None),          // inc/dec/push r/m
+    Mem(&[0x8F], Fixed(0), Imm::None),                   // pop r/m
+    Mem(&[0x86], Any, Imm::None),                        // xchg r/m8, r8
+    Mem(&[0x87], Any, Imm::None),                        // xchg r/m, r
+    Mem(&[0x0F, 0xAB], Any, Imm::None),                  // bts r/m, r (bit offset reaches far)
+    Mem(&[0x0F, 0xB3], Any, Imm::None),                  // btr r/m, r
+    Mem(&[0x0F, 0xBB], Any, Imm::None),                  // btc r/m, r
+    Mem(&[0x0F, 0xA3], Any, Imm::None),                  // bt r/m, r
+    Mem(&[0x0F, 0xBA], OneOf(&[4, 5, 6, 7]), Imm::B),    // bt* r/m, imm8
+    Mem(&[0x0F, 0xB1], Any, Imm::None),                  // cmpxchg r/m, r
+    Mem(&[0x0F, 0xC1], Any, Imm::None),                  // xadd r/m, r
+    Mem(&[0x0F, 0xC7], Fixed(1), Imm::None),             // cmpxchg8b m64
+    Mem(&[0xD1], Any, Imm::None),                        // shift r/m, 1
+    Mem(&[0xC1], Any, Imm::B),                           // shift r/m, imm8
+    Mem(&[0x0F, 0xA4], Any, Imm::B),                     // shld r/m, r, imm8
+    Mem(&[0x0F, 0x94], Fixed(0), Imm::None),             // sete r/m8
+    Mem(&[0x8C], OneOf(&[0, 1, 2, 3, 4, 5]), Imm::None), // mov r/m16, sreg
+    Mem(&[0xF7], OneOf(&[2, 3]), Imm::None),             // not/neg r/m
+    Mem(&[0x8B], Any, Imm::None),                        // mov r, r/m (a load)
+    Mem(&[0xC4], Any, Imm::None),                        // les r, m
+    Mem(&[0x0F, 0xB4], Any, Imm::None),                  // lfs r, m
+    Plain(&[0xAA], Imm::None),                           // stosb
+    Plain(&[0xAB], Imm::None),                           // stosw/d
+    Plain(&[0xA4], Imm::None),                           // movsb
+    Plain(&[0xA5], Imm::None),                           // movsw/d
+    Plain(&[0xF3, 0xAB], Imm::None),                     // rep stosw/d
+    Plain(&[0xF3, 0xA5], Imm::None),                     // rep movsw/d
+    Plain(&[0xF3, 0xAA], Imm::None),                     // rep stosb
+    Plain(&[0x50], Imm::None),                           // push ax
+    Plain(&[0x54], Imm::None),                           // push sp
+    Plain(&[0x60], Imm::None),                           // pusha
+    Plain(&[0x9C], Imm::None),                           // pushf
+    Plain(&[0x6A], Imm::B),                              // push imm8
+    Plain(&[0x68], Imm::V),                              // push imm
+    Plain(&[0xC8], Imm::Enter),                          // enter imm16, imm8
+    Plain(&[0xFD], Imm::None),                           // std
+    Plain(&[0xFC], Imm::None),                           // cld
+    R(&[0x81], Fixed(0), Imm::V),                        // add r, imm (moves pointers)
+    R(&[0x81], Fixed(5), Imm::V),                        // sub r, imm
+    R(&[0xC7], Fixed(0), Imm::V),                        // mov r, imm
+    R(&[0x8E], OneOf(&[0, 3, 4, 5]), Imm::None),         // mov es/ds/fs/gs, r16
+    R(&[0x8E], Fixed(2), Imm::None),                     // mov ss, r16
+];
+
+/// Raw random choices for one instruction; [`encode`] turns them into bytes.
+type Choice = (usize, u8, u8, u8, [u8; 4], [u8; 4]);
+
+fn choice() -> impl Strategy<Value = Choice> {
+    (
+        0..FORMS.len(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<[u8; 4]>(),
+        any::<[u8; 4]>(),
+    )
+}
+
+/// Encodes one instruction of 16-bit code from its random choices.
+fn encode(c: &Choice, out: &mut Vec<u8>) {
+    let &(form, prefixes, modrm, sib, disp, imm) = c;
+    let o32 = prefixes & 1 != 0;
+    let a32 = prefixes & 2 != 0;
+    const SEG_OVERRIDE: [u8; 6] = [0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65];
+    if let Some(&p) = SEG_OVERRIDE.get((prefixes >> 2 & 7) as usize) {
+        out.push(p);
+    }
+    if o32 {
+        out.push(0x66);
+    }
+    if a32 {
+        out.push(0x67);
+    }
+    let reg_of = |f: RegField| match f {
+        Any => (modrm >> 3) & 7,
+        Fixed(r) => r,
+        OneOf(rs) => rs[((modrm >> 3) & 7) as usize % rs.len()],
+    };
+    let imm_kind = match FORMS[form] {
+        Mem(op, rf, imm_kind) => {
+            out.extend_from_slice(op);
+            let md = (modrm >> 6) % 3; // a memory operand
+            let rm = modrm & 7;
+            out.push(md << 6 | reg_of(rf) << 3 | rm);
+            let disp_len = if a32 {
+                let mut n = match md {
+                    1 => 1,
+                    2 => 4,
+                    _ if rm == 5 => 4,
+                    _ => 0,
+                };
+                if rm == 4 {
+                    out.push(sib);
+                    if md == 0 && sib & 7 == 5 {
+                        n = 4;
+                    }
+                }
+                n
+            } else {
+                match md {
+                    1 => 1,
+                    2 => 2,
+                    _ if rm == 6 => 2,
+                    _ => 0,
+                }
+            };
+            out.extend_from_slice(&disp[..disp_len]);
+            imm_kind
+        }
+        R(op, rf, imm_kind) => {
+            out.extend_from_slice(op);
+            out.push(0xC0 | reg_of(rf) << 3 | (modrm & 7));
+            imm_kind
+        }
+        Plain(op, imm_kind) => {
+            out.extend_from_slice(op);
+            imm_kind
+        }
+    };
+    let imm_len = match imm_kind {
+        Imm::None => 0,
+        Imm::B => 1,
+        Imm::V if o32 => 4,
+        Imm::V => 2,
+        Imm::Enter => 3,
+    };
+    out.extend_from_slice(&imm[..imm_len]);
+}
+
+/// Encodes a list of instructions followed by a `JMP rel16` back to the first.
+fn store_program(choices: &[Choice]) -> Vec<u8> {
+    let mut code = Vec::new();
+    for c in choices {
+        encode(c, &mut code);
+    }
+    let rel = -(code.len() as i32 + 3);
+    code.push(0xE9);
+    code.extend_from_slice(&(rel as i16).to_le_bytes());
+    code
+}
+
+/// (b) Store-heavy code with 32-bit addressing and unreal segments on an odd RAM size.
+fn store_setup() -> impl Strategy<Value = Setup> {
+    (
+        prop::collection::vec(choice(), 1..24),
+        prop::array::uniform8(reg_value()),
+        prop::array::uniform6(selector()),
+        code_seg(),
+        0u16..0x1000,
+        eflags(),
+        prop::bool::weighted(0.8),
+        prop::array::uniform6(prop::bool::weighted(0.6)),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(
+            |(choices, regs, mut segs, cs, ip, eflags, a20, unreal, ss_big)| {
+                segs[SegReg::Cs as usize] = cs;
+                let mut unreal = unreal;
+                unreal[SegReg::Cs as usize] = false;
+                Setup {
+                    ram: ODD_RAM,
+                    code: store_program(&choices),
+                    regs,
+                    segs,
+                    ip,
+                    // No TF: these runs are about stores, not about single-stepping.
+                    eflags: eflags & !TF,
+                    a20,
+                    fill: None,
+                    unreal,
+                    ss_big,
+                    budget: 3_000,
+                }
+            },
+        )
+}
+
+/// Addresses past the end of `ram` that must read as open bus.
+fn beyond_ram_probes(ram: usize) -> [u32; 8] {
+    let r = ram as u32;
+    [
+        r,
+        r + 1,
+        r + 0xFFF,
+        r + 0x1_0000,
+        0x0800_0000,
+        0x8000_0000,
+        0xFFFF_0000,
+        0xFFFF_FFFC,
+    ]
+}
+
+proptest! {
+    #![proptest_config(config(1500))]
+
+    /// (a) Random bytes never panic the host, and the block cache is invisible.
+    #[test]
+    fn random_code_cache_on_equals_off(s in random_setup()) {
+        run_both(&s)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(600))]
+
+    /// (b) Guest stores cannot reach outside guest RAM.
+    #[test]
+    fn random_stores_stay_inside_ram(s in store_setup()) {
+        let cpu = run_both(&s)?;
+        for a in beyond_ram_probes(s.ram) {
+            prop_assert_eq!(cpu.mem.read_u8(a), 0xFF, "byte at {:#x}", a);
+            prop_assert_eq!(cpu.mem.read_u32(a), 0xFFFF_FFFF, "dword at {:#x}", a);
+        }
+    }
+}
+
+// ---- deterministic tests ------------------------------------------------------------------
+
+/// Where the #UD tests place their code.
+const UD_IP: u16 = 0x0100;
+
+/// Runs `bytes` after `lead` one-byte `INC AX` instructions at `CODE_SEG:UD_IP` and checks
+/// it raised #UD with the faulting instruction's address pushed.
+fn check_ud(name: &str, bytes: &[u8], lead: u16, cache: bool) {
+    let mut cpu = real_mode_cpu(RAM);
+    cpu.block_cache_enabled = cache;
+    let mut code = vec![0x40; lead as usize]; // inc ax
+    code.extend_from_slice(bytes);
+    // If the instruction were executed instead, the run ends at this HLT, not in stub 6.
+    code.extend_from_slice(&[0xF4; 16]);
+    load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
+    reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
+    let exit = run_until_stop(&mut cpu, 1_000);
+    let what = format!("{name} ({bytes:02X?}) after {lead} instructions, cache {cache}");
+    assert_eq!(exit, Exit::Halted, "{what}: did not halt");
+    assert_eq!(
+        halted_vector(&cpu),
+        Some(6),
+        "{what}: expected #UD, stopped at {:04X}:{:04X}",
+        cpu.seg[SegReg::Cs as usize].sel,
+        cpu.eip
+    );
+    let (ip, cs, _flags) = real_mode_frame(&cpu);
+    assert_eq!(
+        (cs, ip),
+        (CODE_SEG, UD_IP + lead),
+        "{what}: wrong return address pushed"
+    );
+    assert_eq!(cpu.r[Reg::Esp as usize], STACK_TOP as u32 - 6, "{what}: SP");
+    assert_eq!(
+        cpu.r[Reg::Eax as usize],
+        lead as u32,
+        "{what}: leading instructions"
+    );
+    assert_eq!(cpu.icount, lead as u64 + 2, "{what}: instruction count");
+}
+
+/// Encodings a 686 rejects with #UD in real mode.
+const UNDEFINED: &[(&str, &[u8])] = &[
+    ("UD2", &[0x0F, 0x0B]),
+    ("UD2 with 66 prefix", &[0x66, 0x0F, 0x0B]),
+    ("UD0", &[0x0F, 0xFF]),
+    ("0F 04", &[0x0F, 0x04]),
+    ("0F 0A", &[0x0F, 0x0A]),
+    ("FE /7", &[0xFE, 0xF8]),
+    ("FF /7", &[0xFF, 0xF8]),
+    ("C6 /1", &[0xC6, 0xC8, 0x00]),
+    ("8F /1 (XOP space)", &[0x8F, 0xC8]),
+    ("LEA reg,reg", &[0x8D, 0xC0]),
+    ("LES reg,reg (VEX space)", &[0xC4, 0xC0]),
+    ("LDS reg,reg (VEX space)", &[0xC5, 0xC0]),
+    ("BOUND reg,reg (EVEX space)", &[0x62, 0xC0]),
+    ("CALL FAR reg", &[0xFF, 0xD8]),
+    ("JMP FAR reg", &[0xFF, 0xE8]),
+    ("CMPXCHG8B reg", &[0x0F, 0xC7, 0xC8]),
+    ("MOV CS,AX", &[0x8E, 0xC8]),
+    ("LOCK NOP", &[0xF0, 0x90]),
+    ("ES LOCK NOP", &[0x26, 0xF0, 0x90]),
+    ("LOCK INC AX", &[0xF0, 0x40]),
+    ("LOCK ADD AX,AX", &[0xF0, 0x01, 0xC0]),
+    ("LOCK XCHG AX,AX (87 C0)", &[0xF0, 0x87, 0xC0]),
+    ("LOCK MOV [BX],AL", &[0xF0, 0x88, 0x07]),
+    ("LOCK MOV AX,[BX]", &[0xF0, 0x8B, 0x07]),
+    ("LOCK CMP [BX],AL", &[0xF0, 0x38, 0x07]),
+    ("LOCK BT [BX],AX", &[0xF0, 0x0F, 0xA3, 0x07]),
+    ("LOCK MOVSB", &[0xF0, 0xA4]),
+];
+
+/// (c) Undefined opcodes raise #UD at the right address, alone in a block and mid-block,
+/// with the block cache on and off.
+#[test]
+fn undefined_opcodes_raise_ud() {
+    for &(name, bytes) in UNDEFINED {
+        for lead in [0, 3] {
+            for cache in [true, false] {
+                check_ud(name, bytes, lead, cache);
+            }
+        }
+    }
+}
+
+/// The LOCK checks are not over-eager: a locked read-modify-write of memory runs.
+#[test]
+fn lockable_memory_forms_run() {
+    let cases: &[&[u8]] = &[
+        &[0xF0, 0x01, 0x07],       // lock add [bx], ax
+        &[0xF0, 0xFE, 0x07],       // lock inc byte [bx]
+        &[0xF0, 0x86, 0x07],       // lock xchg [bx], al
+        &[0xF0, 0x0F, 0xAB, 0x07], // lock bts [bx], ax
+        &[0xF0, 0x0F, 0xC1, 0x07], // lock xadd [bx], ax
+    ];
+    for bytes in cases {
+        for cache in [true, false] {
+            let mut cpu = real_mode_cpu(RAM);
+            cpu.block_cache_enabled = cache;
+            let mut code = bytes.to_vec();
+            code.push(0xF4);
+            load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
+            reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
+            cpu.r[Reg::Ebx as usize] = 0x2000;
+            assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
+            assert_eq!(halted_vector(&cpu), None, "{bytes:02X?} faulted");
+            assert_eq!(cpu.eip, UD_IP as u32 + code.len() as u32, "{bytes:02X?}");
+        }
+    }
+}
+
+/// Loads and stores past the end of RAM: reads see open bus, writes vanish, and a store
+/// straddling the end keeps only its in-RAM bytes.
+#[test]
+fn beyond_ram_is_open_bus() {
+    for cache in [true, false] {
+        let mut cpu = real_mode_cpu(ODD_RAM);
+        cpu.block_cache_enabled = cache;
+        let code = [
+            0x64, 0x67, 0x66, 0x8B, 0x06, // mov eax, fs:[esi]
+            0x64, 0x67, 0x66, 0x89, 0x1F, // mov fs:[edi], ebx
+            0x64, 0x67, 0x66, 0x8B, 0x0F, // mov ecx, fs:[edi]
+            0x64, 0x67, 0x66, 0x89, 0x1E, // mov fs:[esi], ebx
+            0x64, 0x67, 0x66, 0x8B, 0x16, // mov edx, fs:[esi]
+            0xA3, 0xF0, 0xFF, // mov [0xfff0], ax  (DS = FFFF: physical 0x10FFE0)
+            0x8B, 0x2E, 0xF0, 0xFF, // mov bp, [0xfff0]
+            0xF4,
+        ];
+        load_code(&mut cpu, phys(CODE_SEG, 0), &code);
+        reset_real_mode(&mut cpu, CODE_SEG, 0);
+        // FS: base 0 with a 4 GiB limit, as left behind by a protected-mode round trip.
+        cpu.seg[SegReg::Fs as usize].limit = u32::MAX;
+        cpu.load_seg_real(SegReg::Ds, 0xFFFF);
+        cpu.r[Reg::Esi as usize] = 0x2000_0000;
+        cpu.r[Reg::Edi as usize] = ODD_RAM as u32 - 2;
+        cpu.r[Reg::Ebx as usize] = 0x1122_3344;
+        assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
+        assert_eq!(halted_vector(&cpu), None, "faulted (cache {cache})");
+        let r = |x: Reg| cpu.r[x as usize];
+        assert_eq!(r(Reg::Eax), 0xFFFF_FFFF, "load past RAM (cache {cache})");
+        assert_eq!(r(Reg::Ecx), 0xFFFF_3344, "straddling store (cache {cache})");
+        assert_eq!(r(Reg::Edx), 0xFFFF_FFFF, "store past RAM (cache {cache})");
+        assert_eq!(
+            r(Reg::Ebp) & 0xFFFF,
+            0xFFFF,
+            "real-mode past RAM (cache {cache})"
+        );
+        assert_eq!(cpu.mem.read_u16(ODD_RAM as u32 - 2), 0x3344);
+        assert_eq!(cpu.mem.size(), ODD_RAM);
+        for a in beyond_ram_probes(ODD_RAM) {
+            assert_eq!(cpu.mem.read_u32(a), 0xFFFF_FFFF, "{a:#x}");
+        }
+    }
+}
+
+/// The differential harness itself: self-modifying code inside one block must be seen.
+#[test]
+fn self_modifying_code_same_block() {
+    // mov byte [cs:ip_of_target], 0x48 (dec ax); target: inc ax; hlt
+    let code = [0x2E, 0xC6, 0x06, 0x06, 0x00, 0x48, 0x40, 0xF4];
+    let s = Setup {
+        ram: RAM,
+        code: code.to_vec(),
+        regs: [0; 8],
+        segs: [0, CODE_SEG, 0, 0, 0, 0],
+        ip: 0,
+        eflags: 2,
+        a20: true,
+        fill: None,
+        unreal: [false; 6],
+        ss_big: false,
+        budget: 100,
+    };
+    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cpu.r[Reg::Eax as usize], 0xFFFF, "modified code ran");
+}
+
+#[test]
+fn zz_debug_trace() {
+    let s = Setup {
+        ram: RAM,
+        code: vec![56, 0, 2, 0, 0, 0, 155, 20],
+        regs: [0; 8],
+        segs: [0, 96, 0, 0, 0, 0],
+        ip: 65526,
+        eflags: 0,
+        a20: false,
+        fill: Some(808329415160673000),
+        unreal: [false; 6],
+        ss_big: false,
+        budget: 2000,
+    };
+    for cache in [true, false] {
+        let mut c = build(&s, cache);
+        println!("--- cache {cache}");
+        let mut bytes = [0u8; 24];
+        c.mem.read_bytes(0x5F0, &mut bytes);
+        println!("mem 5F0: {bytes:02X?}");
+        c.mem.read_bytes(0x34, &mut bytes);
+        println!("ivt 34: {bytes:02X?}");
+        while c.icount < 8 && !c.halted {
+            let before = c.icount;
+            let e = c.run(1);
+            println!("{:?} icount {}->{} cs={:04X} eip={:04X} r={:X?} sp={:X}", e, before, c.icount, c.seg[1].sel, c.eip, &c.r[..8], c.r[4]);
+        }
+    }
+}
