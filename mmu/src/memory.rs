@@ -14,6 +14,8 @@ pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 pub enum MemoryError {
     /// The requested size is zero, not page-aligned or too large for a 32-bit guest.
     BadSize(usize),
+    /// A firmware image must be a non-empty multiple of 64 KiB, at most 1 MiB.
+    BadRom(usize),
     Map(std::io::Error),
 }
 
@@ -21,12 +23,21 @@ impl std::fmt::Display for MemoryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MemoryError::BadSize(n) => write!(f, "guest memory size {n} bytes is not usable"),
+            MemoryError::BadRom(n) => write!(
+                f,
+                "ROM image of {n} bytes: it must be a multiple of 64 KiB, at most 1 MiB"
+            ),
             MemoryError::Map(e) => write!(f, "cannot map guest memory: {e}"),
         }
     }
 }
 
 impl std::error::Error for MemoryError {}
+
+/// End of the legacy BIOS area below 1 MiB.
+const LOW_ROM_END: usize = 0x10_0000;
+/// The most of a ROM image that appears below 1 MiB (E0000-FFFFF).
+const LOW_ROM_MAX: usize = 0x2_0000;
 
 pub struct Memory {
     map: MmapMut,
@@ -41,6 +52,10 @@ pub struct Memory {
     pub code_written: bool,
     /// Test support: pages written since [`Memory::watch_all_pages`], when watching.
     written_log: Option<Vec<usize>>,
+    /// Firmware image, mapped read-only at the top of the 4 GiB space.
+    rom: Vec<u8>,
+    /// Start of the read-only shadow of the ROM's top below 1 MiB (1 MiB when none).
+    rom_lo: usize,
 }
 
 impl Memory {
@@ -59,6 +74,8 @@ impl Memory {
             code_gen: vec![0; pages],
             code_written: false,
             written_log: None,
+            rom: Vec::new(),
+            rom_lo: LOW_ROM_END,
         })
     }
 
@@ -90,12 +107,47 @@ impl Memory {
         &mut self.map[..]
     }
 
+    /// Maps a firmware image (a multiple of 64 KiB, at most 1 MiB): all of it at the top of
+    /// the 4 GiB space, its last 128 KiB (or all of a smaller image) also just below 1 MiB,
+    /// where RAM is shadowed read-only as on a PC.
+    pub fn load_rom(&mut self, image: &[u8]) -> Result<(), MemoryError> {
+        if image.is_empty() || image.len() % 0x1_0000 != 0 || image.len() > 0x10_0000 {
+            return Err(MemoryError::BadRom(image.len()));
+        }
+        let low = image.len().min(LOW_ROM_MAX);
+        if self.size < LOW_ROM_END {
+            return Err(MemoryError::BadSize(self.size));
+        }
+        self.rom = image.to_vec();
+        self.rom_lo = LOW_ROM_END - low;
+        let (lo, src) = (self.rom_lo, &image[image.len() - low..]);
+        self.map[lo..LOW_ROM_END].copy_from_slice(src);
+        self.note_write(lo as u32, low);
+        Ok(())
+    }
+
+    /// Whether a physical address is writable RAM.
+    #[inline]
+    fn writable(&self, a: usize) -> bool {
+        a < self.size && !(self.rom_lo..LOW_ROM_END).contains(&a)
+    }
+
+    #[cold]
+    fn read_unmapped(&self, a: usize) -> u8 {
+        let base = (1usize << 32) - self.rom.len();
+        if a >= base {
+            self.rom[a - base]
+        } else {
+            0xFF
+        }
+    }
+
     #[inline]
     pub fn read_u8(&self, addr: u32) -> u8 {
         let a = (addr & self.a20_mask) as usize;
         match self.map.get(a) {
             Some(&b) => b,
-            None => 0xFF,
+            None => self.read_unmapped(a),
         }
     }
 
@@ -129,7 +181,7 @@ impl Memory {
     #[inline]
     pub fn write_u8(&mut self, addr: u32, v: u8) {
         let a = (addr & self.a20_mask) as usize;
-        if a < self.size {
+        if self.writable(a) {
             self.note_page(a);
             self.map[a] = v;
         }
@@ -145,7 +197,7 @@ impl Memory {
     #[inline]
     pub fn write_u32(&mut self, addr: u32, v: u32) {
         let a = (addr & self.a20_mask) as usize;
-        if a + 4 <= self.size && a & 0xFFF <= 0xFFC && a & 0xFFFFF <= 0xFFFFC {
+        if a & 0xFFF <= 0xFFC && self.writable(a) && self.writable(a + 3) {
             self.note_page(a);
             self.map[a..a + 4].copy_from_slice(&v.to_le_bytes());
             return;
@@ -268,6 +320,20 @@ mod tests {
         m.write_u8(0x1FFF, 1);
         assert!(m.code_written);
         assert_ne!(m.code_gen(0x1000), g);
+    }
+
+    #[test]
+    fn rom_is_mapped_twice_and_read_only() {
+        let mut m = Memory::new(2 << 20).unwrap();
+        let mut rom = vec![0u8; 0x1_0000];
+        rom[0xFFF0] = 0xEA;
+        m.load_rom(&rom).unwrap();
+        assert_eq!(m.read_u8(0xFFFF_FFF0), 0xEA);
+        assert_eq!(m.read_u8(0xF_FFF0), 0xEA);
+        m.write_u8(0xF_FFF0, 1);
+        m.write_u32(0xF_FFEE, 0x0101_0101);
+        assert_eq!(m.read_u8(0xF_FFF0), 0xEA);
+        assert!(m.load_rom(&[0; 100]).is_err());
     }
 
     #[test]
