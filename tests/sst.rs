@@ -38,7 +38,10 @@ fn sst_bad_input_is_an_error() {
     for p in [&not_gz, &not_json, &wrong_shape, &missing] {
         let e = sst::run_paths(&[PathBuf::from(p)]).expect_err("bad input must fail");
         let msg = format!("{e:#}");
-        assert!(msg.contains(p.file_name().unwrap().to_str().unwrap()), "{msg}");
+        assert!(
+            msg.contains(p.file_name().unwrap().to_str().unwrap()),
+            "{msg}"
+        );
         assert!(!msg.contains('\n'), "one line: {msg}");
     }
     std::fs::remove_dir_all(&dir).ok();

@@ -1,9 +1,11 @@
 //! Guest memory and operand access: segment limit checks, linear to physical translation,
 //! register views by size, the stack.
 
+use emu_mmu::{paging, tlb, Access};
+
 use crate::decode::{Kind, Op};
-use crate::exception::Exc;
-use crate::regs::{Reg, SegReg};
+use crate::exception::{self, Exc};
+use crate::regs::{Reg, SegReg, SEG_READ, SEG_WRITE};
 use crate::{Bus, Cpu};
 
 /// Where an operand lives, resolved once so a read-modify-write computes its address once.
@@ -60,11 +62,23 @@ impl<B: Bus> Cpu<B> {
             & op.amask
     }
 
-    /// Checks `size` bytes at `off` against the segment limit and returns the linear address.
+    /// Checks a read of `size` bytes at `off` against the segment and returns the linear
+    /// address.
     #[inline]
-    pub fn linear(&self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
+    pub fn lin_r(&self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
+        self.seg_check(seg, off, size, SEG_READ)
+    }
+
+    /// Like [`Cpu::lin_r`] for a write (or a read-modify-write).
+    #[inline]
+    pub fn lin_w(&self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
+        self.seg_check(seg, off, size, SEG_WRITE)
+    }
+
+    #[inline]
+    fn seg_check(&self, seg: u8, off: u32, size: u32, need: u8) -> Result<u32, Exc> {
         let s = &self.seg[seg as usize % 6];
-        if (off as u64 + size as u64 - 1) > s.limit as u64 {
+        if s.rw & need == 0 || off < s.lo || (off as u64 + size as u64 - 1) > s.hi as u64 {
             return Err(self.limit_fault(seg));
         }
         Ok(s.base.wrapping_add(off))
@@ -79,23 +93,75 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
-    // ---- linear memory (translation lives here once paging exists) --------------------------
+    // ---- linear memory: paging -------------------------------------------------------------
+
+    /// Translates a linear address for a data access of the current privilege.
+    #[inline]
+    pub fn translate(&mut self, lin: u32, write: bool) -> Result<u32, Exc> {
+        if !self.paging {
+            return Ok(lin);
+        }
+        let user = !self.sys_access && self.cpl() == 3;
+        let need = match (write, user) {
+            (false, false) => tlb::READ_SUPER,
+            (false, true) => tlb::READ_USER,
+            (true, false) => tlb::WRITE_SUPER,
+            (true, true) => tlb::WRITE_USER,
+        };
+        if let Some(p) = self.tlb.lookup(lin, need) {
+            return Ok(p | (lin & 0xFFF));
+        }
+        self.walk(lin, write, user)
+    }
+
+    #[cold]
+    fn walk(&mut self, lin: u32, write: bool, user: bool) -> Result<u32, Exc> {
+        self.stats.page_walks += 1;
+        match paging::walk(&mut self.mem, self.pmode, lin, Access { write, user }) {
+            Ok(t) => {
+                self.tlb.insert(lin, &t);
+                Ok(t.page | (lin & 0xFFF))
+            }
+            Err(code) => {
+                self.cr2 = lin;
+                Err(Exc::with_code(exception::PF, code))
+            }
+        }
+    }
 
     #[inline]
     pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
+            return self.lin_read_split(lin, size);
+        }
+        let p = self.translate(lin, false)?;
         Ok(match size {
-            1 => self.mem.read_u8(lin) as u32,
-            2 => self.mem.read_u16(lin) as u32,
-            _ => self.mem.read_u32(lin),
+            1 => self.mem.read_u8(p) as u32,
+            2 => self.mem.read_u16(p) as u32,
+            _ => self.mem.read_u32(p),
         })
+    }
+
+    #[cold]
+    fn lin_read_split(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        let mut v = 0u32;
+        for i in 0..size as u32 {
+            let p = self.translate(lin.wrapping_add(i), false)?;
+            v |= (self.mem.read_u8(p) as u32) << (8 * i);
+        }
+        Ok(v)
     }
 
     #[inline]
     pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
+            return self.lin_write_split(lin, size, v);
+        }
+        let p = self.translate(lin, true)?;
         match size {
-            1 => self.mem.write_u8(lin, v as u8),
-            2 => self.mem.write_u16(lin, v as u16),
-            _ => self.mem.write_u32(lin, v),
+            1 => self.mem.write_u8(p, v as u8),
+            2 => self.mem.write_u16(p, v as u16),
+            _ => self.mem.write_u32(p, v),
         }
         if self.mem.code_written {
             self.stop = true;
@@ -103,32 +169,69 @@ impl<B: Bus> Cpu<B> {
         Ok(())
     }
 
-    /// Reads instruction bytes for the decoder; bytes past a fault read as zero and the
-    /// count of good bytes is returned.
-    pub fn fetch_code(&mut self, lin: u32, buf: &mut [u8]) -> usize {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.mem.read_u8(lin.wrapping_add(i as u32));
+    /// A write straddling two pages: both are translated (and may fault) before any byte is
+    /// written.
+    #[cold]
+    fn lin_write_split(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        let end = lin.wrapping_add(size as u32 - 1);
+        let p0 = self.translate(lin, true)?;
+        let p1 = self.translate(end, true)?;
+        for i in 0..size as u32 {
+            let a = lin.wrapping_add(i);
+            let p = if a & !0xFFF == lin & !0xFFF {
+                p0 + (a - lin)
+            } else {
+                (p1 & !0xFFF) | (a & 0xFFF)
+            };
+            self.mem.write_u8(p, (v >> (8 * i)) as u8);
         }
-        buf.len()
+        if self.mem.code_written {
+            self.stop = true;
+        }
+        Ok(())
     }
 
-    /// Translates a linear code address to physical for the block-cache key.
+    /// Implicit supervisor reads and writes (descriptor tables, TSS, IDT): privilege checks
+    /// of paging treat them as CPL 0 whatever the current level.
+    pub fn sys_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        let old = std::mem::replace(&mut self.sys_access, true);
+        let r = self.lin_read(lin, size);
+        self.sys_access = old;
+        r
+    }
+
+    pub fn sys_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        let old = std::mem::replace(&mut self.sys_access, true);
+        let r = self.lin_write(lin, size, v);
+        self.sys_access = old;
+        r
+    }
+
+    /// Translates a linear code address for an instruction fetch at the current privilege.
     #[inline]
     pub fn code_phys(&mut self, lin: u32) -> Result<u32, Exc> {
-        Ok(lin & self.mem.a20_mask())
+        let p = self.translate(lin, false)?;
+        Ok(p & self.mem.a20_mask())
+    }
+
+    /// Reads instruction bytes from one physical page for the decoder.
+    pub fn fetch_phys(&self, phys: u32, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = self.mem.read_u8(phys.wrapping_add(i as u32));
+        }
     }
 
     // ---- segment:offset memory ---------------------------------------------------------------
 
     #[inline]
     pub fn read_mem(&mut self, seg: u8, off: u32, size: u8) -> Result<u32, Exc> {
-        let lin = self.linear(seg, off, size as u32)?;
+        let lin = self.lin_r(seg, off, size as u32)?;
         self.lin_read(lin, size)
     }
 
     #[inline]
     pub fn write_mem(&mut self, seg: u8, off: u32, size: u8, v: u32) -> Result<(), Exc> {
-        let lin = self.linear(seg, off, size as u32)?;
+        let lin = self.lin_w(seg, off, size as u32)?;
         self.lin_write(lin, size, v)
     }
 
@@ -148,7 +251,16 @@ impl<B: Bus> Cpu<B> {
     #[inline]
     pub fn loc_a(&self, op: &Op<B>, size: u8) -> Result<Loc, Exc> {
         match op.a {
-            Kind::Mem => Ok(Loc::Mem(self.linear(op.seg, self.ea(op), size as u32)?)),
+            Kind::Mem => Ok(Loc::Mem(self.lin_w(op.seg, self.ea(op), size as u32)?)),
+            _ => Ok(Loc::Reg(op.ra)),
+        }
+    }
+
+    /// Resolves operand A for reading only (CMP, TEST, BT).
+    #[inline]
+    pub fn loc_a_read(&self, op: &Op<B>, size: u8) -> Result<Loc, Exc> {
+        match op.a {
+            Kind::Mem => Ok(Loc::Mem(self.lin_r(op.seg, self.ea(op), size as u32)?)),
             _ => Ok(Loc::Reg(op.ra)),
         }
     }
@@ -189,7 +301,7 @@ impl<B: Bus> Cpu<B> {
             Kind::Mem => self.read_mem(op.seg, self.ea(op), size),
             Kind::Imm => Ok(op.imm),
             Kind::Seg => Ok(self.seg[r as usize % 6].sel as u32),
-            Kind::None => Ok(0),
+            Kind::None | Kind::Cr | Kind::Dr => Ok(0),
         }
     }
 

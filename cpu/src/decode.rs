@@ -4,7 +4,7 @@
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
 use crate::exception::Exc;
-use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string};
+use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string, system};
 use crate::regs::NO_REG;
 use crate::{Bus, Cpu};
 
@@ -19,6 +19,10 @@ pub enum Kind {
     Mem,
     Imm,
     Seg,
+    /// Control register (MOV CRn).
+    Cr,
+    /// Debug register (MOV DRn).
+    Dr,
 }
 
 /// One decoded instruction.
@@ -100,6 +104,17 @@ impl<B: Bus> Op<B> {
         }
     }
 
+    /// A pseudo-op for an instruction whose bytes could not be fetched: raises that fault.
+    pub fn fault(len: u8, e: Exc) -> Self {
+        Op {
+            len: len.max(1),
+            imm: e.vector as u32,
+            imm2: e.code.unwrap_or(0),
+            aux: e.code.is_some() as u8,
+            ..Op::empty(data::fetch_fault)
+        }
+    }
+
     /// Whether this op is the last of its block (control flow or a state change the run
     /// loop must see before the next instruction).
     pub fn ends_block(&self) -> bool {
@@ -174,6 +189,12 @@ fn reg_info(r: Register) -> (Kind, u8, u8) {
         return (Kind::Seg, seg_index(r), 2);
     }
     let n = r as u32;
+    if r.is_cr() {
+        return (Kind::Cr, (n - Register::CR0 as u32) as u8, 4);
+    }
+    if r.is_dr() {
+        return (Kind::Dr, (n - Register::DR0 as u32) as u8, 4);
+    }
     if r.is_gpr8() {
         (Kind::Reg, (n - Register::AL as u32) as u8 & 7, 1)
     } else if r.is_gpr16() {
@@ -456,6 +477,10 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         | M::Cmovg => bits::cmovcc,
 
         M::Mov => match (op.a, op.b) {
+            (Kind::Cr, Kind::Reg) => system::mov_to_cr,
+            (Kind::Reg, Kind::Cr) => system::mov_from_cr,
+            (Kind::Dr, Kind::Reg) => system::mov_to_dr,
+            (Kind::Reg, Kind::Dr) => system::mov_from_dr,
             (Kind::Seg, _) => data::mov_to_seg,
             (_, Kind::Seg) => data::mov_from_seg,
             (Kind::Reg | Kind::Mem, Kind::Reg | Kind::Mem | Kind::Imm) => data::mov,
@@ -550,6 +575,28 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Into => control::into,
         M::Iret | M::Iretd => control::iret,
         M::Hlt => control::hlt,
+        M::Lgdt => system::lgdt,
+        M::Lidt => system::lidt,
+        M::Sgdt => system::sgdt,
+        M::Sidt => system::sidt,
+        M::Lldt => system::lldt,
+        M::Ltr => system::ltr,
+        M::Sldt => system::sldt,
+        M::Str => system::str_,
+        M::Lmsw => system::lmsw,
+        M::Smsw => system::smsw,
+        M::Clts => system::clts,
+        M::Lar => system::lar,
+        M::Lsl => system::lsl,
+        M::Verr => system::verr,
+        M::Verw => system::verw,
+        M::Arpl => system::arpl,
+        M::Invlpg => system::invlpg,
+        M::Invd | M::Wbinvd => system::cache_ctl,
+        M::Rdmsr => system::rdmsr,
+        M::Wrmsr => system::wrmsr,
+        M::Sysenter => system::sysenter,
+        M::Sysexit => system::sysexit,
         M::In => data::in_,
         M::Out => data::out,
 

@@ -70,7 +70,10 @@ impl<B: Bus> Cpu<B> {
         let blk = if !self.block_cache_enabled {
             cache.flush_small();
             self.decode_block(cache, lin, phys, key, 1)
-        } else if let Some(b) = cache.lookup(key, &self.mem) {
+        } else if let Some(b) = cache
+            .lookup(key, &self.mem)
+            .filter(|b| b.phys2 == NO_PAGE || self.second_page_same(lin, b))
+        {
             self.stats.block_hits += 1;
             b
         } else {
@@ -116,7 +119,21 @@ impl<B: Bus> Cpu<B> {
         let mut buf = std::mem::take(&mut cache.scratch);
         buf.clear();
         buf.resize(want, 0);
-        self.fetch_code(lin, &mut buf);
+        let first = (page_left as usize).min(want);
+        self.fetch_phys(phys, &mut buf[..first]);
+        // Bytes of the next page, for an instruction that straddles it; if that page cannot
+        // be fetched, such an instruction faults when it is reached (see below).
+        let next = if first < want {
+            match self.code_phys(lin.wrapping_add(page_left)) {
+                Ok(p) => {
+                    self.fetch_phys(p, &mut buf[first..]);
+                    Ok(p)
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(0)
+        };
         // Bytes past the CS limit cannot be fetched: an instruction reaching them faults.
         let cs_limit = self.cs().limit;
         let code32 = self.code32();
@@ -132,6 +149,7 @@ impl<B: Bus> Cpu<B> {
         let mut gen2 = 0;
         let mut ins = Instruction::default();
         let mut n = 0;
+        let mut cacheable = true;
         while n < max_ops {
             let off = dec.position();
             if off >= page_left as usize && n > 0 {
@@ -153,13 +171,15 @@ impl<B: Bus> Cpu<B> {
                 if n > 0 {
                     break;
                 }
-                let p2 = self.code_phys(lin.wrapping_add(page_left));
-                match p2 {
+                match next {
                     Ok(p) => {
                         phys2 = p;
                         gen2 = self.mem.mark_code(p);
                     }
-                    Err(_) => op = Op::invalid(len as u8),
+                    Err(e) => {
+                        op = Op::fault(len as u8, e);
+                        cacheable = false;
+                    }
                 }
             }
             let ends = op.ends_block();
@@ -179,10 +199,21 @@ impl<B: Bus> Cpu<B> {
             start,
             len: n as u32,
         };
-        if self.block_cache_enabled {
+        if self.block_cache_enabled && cacheable {
             cache.insert(b);
         }
         b
+    }
+
+    /// A block whose last instruction straddles a page is valid only while the linear page
+    /// after it still maps to the physical page it was decoded from.
+    fn second_page_same(&mut self, lin: u32, b: &Block) -> bool {
+        let next = (lin | 0xFFF).wrapping_add(1);
+        // Walk quietly: a fault here just means the block must be decoded again.
+        let saved = self.cr2;
+        let same = self.code_phys(next).map(|p| p & !0xFFF) == Ok(b.phys2 & !0xFFF);
+        self.cr2 = saved;
+        same
     }
 
     /// Runs one instruction (tests and debuggers).

@@ -15,7 +15,10 @@ pub mod flags;
 pub mod interrupt;
 mod ops;
 pub mod regs;
+pub mod segment;
 mod system;
+mod task;
+mod transfer;
 
 pub use block::BlockCache;
 pub use decode::Op;
@@ -73,6 +76,7 @@ pub struct Stats {
     pub interrupts: u64,
     pub io_exits: u64,
     pub halts: u64,
+    pub page_walks: u64,
 }
 
 pub struct Cpu<B: Bus> {
@@ -84,10 +88,21 @@ pub struct Cpu<B: Bus> {
     pub flags: Flags,
     pub idtr: TableReg,
     pub gdtr: TableReg,
+    pub ldtr: Seg,
+    pub tr: Seg,
     pub cr0: u32,
     pub cr2: u32,
     pub cr3: u32,
     pub cr4: u32,
+    pub dr: [u32; 8],
+    /// CR0.PG, cached for the memory fast path.
+    pub(crate) paging: bool,
+    pub(crate) pmode: emu_mmu::PagingMode,
+    pub tlb: emu_mmu::Tlb,
+    /// Implicit supervisor access in progress (descriptor tables, TSS, IDT).
+    pub(crate) sys_access: bool,
+    /// SYSENTER_CS/ESP/EIP MSRs.
+    pub sysenter: [u32; 3],
     /// Privilege level of the code segment (protected mode).
     pub(crate) cpl: u8,
     /// Added to the instruction count to form the TSC (WRMSR to the TSC sets it).
@@ -124,10 +139,18 @@ impl<B: Bus> Cpu<B> {
             flags: Flags::default(),
             idtr: TableReg::default(),
             gdtr: TableReg::default(),
+            ldtr: Seg::null(0),
+            tr: Seg::null(0),
             cr0: 0,
             cr2: 0,
             cr3: 0,
             cr4: 0,
+            dr: [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400],
+            paging: false,
+            pmode: Default::default(),
+            tlb: Default::default(),
+            sys_access: false,
+            sysenter: [0; 3],
             cpl: 0,
             tsc_offset: 0,
             mem,
@@ -174,6 +197,16 @@ impl<B: Bus> Cpu<B> {
         self.cr3 = 0;
         self.cr4 = 0;
         self.cpl = 0;
+        self.dr = [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400];
+        self.paging = false;
+        self.pmode = Default::default();
+        self.tlb.flush(false);
+        self.sys_access = false;
+        self.sysenter = [0; 3];
+        self.ldtr = Seg::null(0);
+        self.ldtr.limit = 0xFFFF;
+        self.tr = Seg::null(0);
+        self.tr.limit = 0xFFFF;
         self.halted = false;
         self.shutdown = false;
         self.int_shadow = false;

@@ -44,17 +44,27 @@ impl SegReg {
     }
 }
 
+/// Access bits of a loaded segment ([`Seg::rw`]).
+pub const SEG_READ: u8 = 1;
+pub const SEG_WRITE: u8 = 2;
+
 /// A segment register with its hidden descriptor cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seg {
     pub sel: u16,
     pub base: u32,
-    /// Highest valid offset (already scaled by the granularity bit).
+    /// The descriptor's limit, already scaled by the granularity bit.
     pub limit: u32,
     /// Descriptor access byte (type, S, DPL, P) in bits 0-7, AVL/L/D/G in bits 12-15.
     pub attr: u16,
     /// The D/B bit: 32-bit code segment or 32-bit stack.
     pub big: bool,
+    /// Lowest and highest valid offsets (expand-down segments start above `limit`).
+    pub lo: u32,
+    pub hi: u32,
+    /// [`SEG_READ`] / [`SEG_WRITE`]: what data accesses through this register may do. A null
+    /// selector in protected mode has neither, so any access faults.
+    pub rw: u8,
 }
 
 impl Default for Seg {
@@ -64,7 +74,7 @@ impl Default for Seg {
 }
 
 impl Seg {
-    /// A segment as real mode loads it: base = selector * 16, 64 KiB limit, read/write data.
+    /// A segment as real mode loads it at reset: base = selector * 16, 64 KiB, read/write.
     pub fn real(sel: u16) -> Seg {
         Seg {
             sel,
@@ -72,6 +82,28 @@ impl Seg {
             limit: 0xFFFF,
             attr: 0x93,
             big: false,
+            lo: 0,
+            hi: 0xFFFF,
+            rw: SEG_READ | SEG_WRITE,
         }
+    }
+
+    /// A null selector loaded in protected mode: unusable until reloaded.
+    pub fn null(sel: u16) -> Seg {
+        Seg {
+            sel,
+            base: 0,
+            limit: 0,
+            attr: 0,
+            big: false,
+            lo: 1,
+            hi: 0,
+            rw: 0,
+        }
+    }
+
+    /// Descriptor privilege level.
+    pub fn dpl(&self) -> u8 {
+        ((self.attr >> 5) & 3) as u8
     }
 }

@@ -4,12 +4,35 @@
 use crate::exception::Exc;
 use crate::flags;
 use crate::regs::{Seg, SegReg};
+
 use crate::{Bus, Cpu};
 
 /// CPUID leaf 1 EDX bits this CPU implements.
+const FEAT_PSE: u32 = 1 << 3;
 const FEAT_TSC: u32 = 1 << 4;
+const FEAT_MSR: u32 = 1 << 5;
+const FEAT_PAE: u32 = 1 << 6;
 const FEAT_CX8: u32 = 1 << 8;
+const FEAT_SEP: u32 = 1 << 11;
+const FEAT_PGE: u32 = 1 << 13;
 const FEAT_CMOV: u32 = 1 << 15;
+const FEATURES: u32 =
+    FEAT_PSE | FEAT_TSC | FEAT_MSR | FEAT_PAE | FEAT_CX8 | FEAT_SEP | FEAT_PGE | FEAT_CMOV;
+
+/// CR0 bits.
+pub const CR0_PE: u32 = 1;
+pub const CR0_TS: u32 = 1 << 3;
+pub const CR0_WP: u32 = 1 << 16;
+pub const CR0_PG: u32 = 1 << 31;
+/// CR4 bits this CPU accepts (VME/PVI are not modelled): DE, PSE, PAE, PGE, TSD, OSFXSR,
+/// OSXMMEXCPT.
+const CR4_VALID: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 7) | (1 << 9) | (1 << 10);
+
+/// MSR numbers.
+const MSR_TSC: u32 = 0x10;
+const MSR_SYSENTER_CS: u32 = 0x174;
+const MSR_SYSENTER_ESP: u32 = 0x175;
+const MSR_SYSENTER_EIP: u32 = 0x176;
 
 impl<B: Bus> Cpu<B> {
     /// Current privilege level: 0 in real mode, 3 in virtual-8086 mode.
@@ -24,32 +47,9 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
-    /// Loads a data or stack segment register from a selector.
-    pub fn load_seg(&mut self, s: SegReg, sel: u16) -> Result<(), Exc> {
-        if !self.pe() || self.flags.vm() {
-            let seg = &mut self.seg[s as usize];
-            seg.sel = sel;
-            seg.base = (sel as u32) << 4;
-            if self.flags.vm() {
-                *seg = Seg::real(sel);
-            }
-            return Ok(());
-        }
-        // Protected-mode descriptor loads arrive with the protected-mode work.
-        Err(Exc::gp(sel as u32 & 0xFFFC))
-    }
-
     /// CLI/STI and friends: allowed when CPL <= IOPL.
     pub fn check_iopl(&self) -> Result<(), Exc> {
         if self.pe() && self.cpl() > self.flags.iopl() {
-            return Err(Exc::gp(0));
-        }
-        Ok(())
-    }
-
-    /// IN/OUT/INS/OUTS permission: CPL <= IOPL outside V86, else the TSS I/O bitmap.
-    pub fn check_io(&mut self, _port: u16, _size: u8) -> Result<(), Exc> {
-        if self.pe() && (self.flags.vm() || self.cpl() > self.flags.iopl()) {
             return Err(Exc::gp(0));
         }
         Ok(())
@@ -86,9 +86,83 @@ impl<B: Bus> Cpu<B> {
     pub fn cpuid_leaf(&self, leaf: u32) -> (u32, u32, u32, u32) {
         match leaf {
             0 => (1, 0x756E_6547, 0x6C65_746E, 0x4965_6E69),
-            1 => (0x0000_0633, 0, 0, FEAT_TSC | FEAT_CX8 | FEAT_CMOV),
+            1 => (0x0000_0633, 0, 0, FEATURES),
             _ => (0, 0, 0, 0),
         }
+    }
+
+    /// MOV to CR0 (and LMSW, CLTS, task switches): PG needs PE; paging changes flush the TLB.
+    pub fn set_cr0(&mut self, v: u32) -> Result<(), Exc> {
+        if v & CR0_PG != 0 && v & CR0_PE == 0 {
+            return Err(Exc::gp(0));
+        }
+        // ET is hard-wired to 1 on a 686; reserved bits read as written where harmless.
+        let v = v | 0x10;
+        let old = self.cr0;
+        self.cr0 = v;
+        if (old ^ v) & (CR0_PG | CR0_WP | CR0_PE) != 0 {
+            self.tlb.flush(false);
+            self.update_paging();
+        }
+        if (old ^ v) & CR0_PE != 0 {
+            // CPL stays 0 across the switch until CS is reloaded.
+            self.cpl = 0;
+        }
+        self.stop = true;
+        Ok(())
+    }
+
+    pub fn set_cr3(&mut self, v: u32) {
+        self.cr3 = v;
+        self.pmode.cr3 = v;
+        self.tlb.flush(true);
+        self.stop = true;
+    }
+
+    pub fn set_cr4(&mut self, v: u32) -> Result<(), Exc> {
+        if v & !CR4_VALID != 0 {
+            return Err(Exc::gp(0));
+        }
+        let old = self.cr4;
+        self.cr4 = v;
+        if (old ^ v) & ((1 << 4) | (1 << 5) | (1 << 7)) != 0 {
+            self.tlb.flush(false);
+            self.update_paging();
+        }
+        self.stop = true;
+        Ok(())
+    }
+
+    fn update_paging(&mut self) {
+        self.paging = self.cr0 & CR0_PG != 0;
+        self.pmode = emu_mmu::PagingMode {
+            cr3: self.cr3,
+            pse: self.cr4 & (1 << 4) != 0,
+            pae: self.cr4 & (1 << 5) != 0,
+            pge: self.cr4 & (1 << 7) != 0,
+            wp: self.cr0 & CR0_WP != 0,
+        };
+    }
+
+    pub fn rdmsr(&mut self, msr: u32) -> Result<u64, Exc> {
+        Ok(match msr {
+            MSR_TSC => self.tsc(),
+            MSR_SYSENTER_CS => self.sysenter[0] as u64,
+            MSR_SYSENTER_ESP => self.sysenter[1] as u64,
+            MSR_SYSENTER_EIP => self.sysenter[2] as u64,
+            _ => return Err(Exc::gp(0)),
+        })
+    }
+
+    pub fn wrmsr(&mut self, msr: u32, v: u64) -> Result<(), Exc> {
+        match msr {
+            MSR_TSC => self.tsc_offset = v.wrapping_sub(self.icount),
+            MSR_SYSENTER_CS => self.sysenter[0] = v as u32,
+            MSR_SYSENTER_ESP => self.sysenter[1] = v as u32,
+            MSR_SYSENTER_EIP => self.sysenter[2] = v as u32,
+            _ => return Err(Exc::gp(0)),
+        }
+        Ok(())
     }
 
     /// The time-stamp counter: one tick per retired instruction plus the WRMSR offset.

@@ -156,12 +156,15 @@ impl F80 {
 
     /// Exact conversion of a signed integer (FILD).
     pub fn from_i64(v: i64) -> F80 {
-        if v == 0 {
+        F80::from_u64(v.unsigned_abs()).with_sign(v < 0)
+    }
+    /// Exact conversion of an unsigned integer.
+    pub fn from_u64(m: u64) -> F80 {
+        if m == 0 {
             return F80::ZERO;
         }
-        let m = v.unsigned_abs();
         let lz = m.leading_zeros();
-        F80::new(v < 0, (BIAS + 63 - lz as i32) as u16, m << lz)
+        F80::new(false, (BIAS + 63 - lz as i32) as u16, m << lz)
     }
 
     /// Exact conversion from single precision. Returns the value and whether the source was a
@@ -196,37 +199,6 @@ impl F80 {
             }
             0x7FF => (F80::new(sign, 0x7FFF, INT_BIT | (f << 11)), false),
             _ => (F80::new(sign, (e - 1023 + BIAS) as u16, INT_BIT | (f << 11)), false),
-        }
-    }
-
-    /// Nearest host `f64` (round to nearest even), for display and tests only.
-    pub fn to_f64_lossy(self) -> f64 {
-        match self.class() {
-            Class::Zero => {
-                if self.sign() {
-                    -0.0
-                } else {
-                    0.0
-                }
-            }
-            Class::Infinity => {
-                if self.sign() {
-                    f64::NEG_INFINITY
-                } else {
-                    f64::INFINITY
-                }
-            }
-            Class::QNaN | Class::SNaN | Class::Unsupported => f64::NAN,
-            _ => {
-                let e = self.exp().max(1) as i32 - BIAS - 63;
-                let v = self.sig as f64 * 2f64.powi(e.clamp(-1074 - 64, 1100) / 2);
-                let v = v * 2f64.powi(e - e.clamp(-1074 - 64, 1100) / 2);
-                if self.sign() {
-                    -v
-                } else {
-                    v
-                }
-            }
         }
     }
 }

@@ -21,7 +21,11 @@ fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
     let size = op.size;
     let m = mask(size);
     let src = cpu.read_b(op)? & m;
-    let loc = cpu.loc_a(op, size)?;
+    let loc = if K == CMP || K == TEST {
+        cpu.loc_a_read(op, size)?
+    } else {
+        cpu.loc_a(op, size)?
+    };
     let dst = cpu.read_loc(loc, size)?;
     let res = match K {
         ADD => dst.wrapping_add(src),

@@ -16,11 +16,18 @@ fn bit_op<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
         let s = sext(size, off);
         let step = s.div_euclid(bits as i32);
         let ea = cpu.ea(op).wrapping_add((step * size as i32) as u32) & op.amask;
-        let lin = cpu.linear(op.seg, ea, size as u32)?;
+        let lin = if K == 0 {
+            cpu.lin_r(op.seg, ea, size as u32)?
+        } else {
+            cpu.lin_w(op.seg, ea, size as u32)?
+        };
         (
             crate::access::Loc::Mem(lin),
             s.rem_euclid(bits as i32) as u32,
         )
+    } else if K == 0 && op.a == Kind::Mem {
+        let lin = cpu.lin_r(op.seg, cpu.ea(op), size as u32)?;
+        (crate::access::Loc::Mem(lin), off & (bits - 1))
     } else {
         (cpu.loc_a(op, size)?, off & (bits - 1))
     };

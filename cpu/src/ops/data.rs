@@ -20,6 +20,23 @@ pub fn gp_fault<B: Bus>(_cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     Err(Exc::gp(0))
 }
 
+/// Replays a fault met while fetching the instruction (page fault on its second page).
+pub fn fetch_fault<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let e = if op.aux != 0 {
+        Exc::with_code(op.imm as u8, op.imm2)
+    } else {
+        Exc::new(op.imm as u8)
+    };
+    if e.vector == crate::exception::PF {
+        // CR2 names the first byte of the page that could not be fetched.
+        let m = if cpu.code32() { u32::MAX } else { 0xFFFF };
+        let start = cpu.eip.wrapping_sub(op.len as u32) & m;
+        let lin = cpu.cs().base.wrapping_add(start);
+        cpu.cr2 = (lin | 0xFFF).wrapping_add(1);
+    }
+    Err(e)
+}
+
 pub fn nop<B: Bus>(_cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
@@ -30,7 +47,7 @@ pub fn fpu_nop<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         return Err(Exc::nm());
     }
     if op.a == Kind::Mem {
-        cpu.linear(op.seg, cpu.ea(op), op.size as u32)?;
+        cpu.lin_r(op.seg, cpu.ea(op), op.size as u32)?;
     }
     Ok(())
 }
@@ -123,7 +140,7 @@ pub fn cmpxchg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 pub fn cmpxchg8b<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let ea = cpu.ea(op);
-    let lin = cpu.linear(op.seg, ea, 8)?;
+    let lin = cpu.lin_w(op.seg, ea, 8)?;
     let lo = cpu.lin_read(lin, 4)?;
     let hi = cpu.lin_read(lin.wrapping_add(4), 4)?;
     let eq = lo == cpu.r[Reg::Eax as usize] && hi == cpu.r[Reg::Edx as usize];

@@ -10,6 +10,7 @@ pub mod muldiv;
 pub mod shift;
 pub mod stack;
 pub mod string;
+pub mod system;
 
 use crate::{Bus, Cpu};
 

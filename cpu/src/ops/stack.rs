@@ -113,7 +113,7 @@ pub fn enter<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         // The final stack pointer must address valid stack (checked by a probe write).
         if alloc > 0 {
             let mask = if cpu.stack32() { u32::MAX } else { 0xFFFF };
-            cpu.linear(SegReg::Ss as u8, new_sp & mask, 1)?;
+            cpu.lin_w(SegReg::Ss as u8, new_sp & mask, 1)?;
         }
         cpu.set_reg(size, Reg::Ebp as u8, frame);
         cpu.set_sp(new_sp);

@@ -134,7 +134,7 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     repeat(cpu, op, false, |cpu| {
         let di = idx(cpu, Reg::Edi, am);
         // Check the destination before the port read, which may have side effects.
-        cpu.linear(ES, di, size as u32)?;
+        cpu.lin_w(ES, di, size as u32)?;
         let v = cpu.bus.io_read(port, size);
         cpu.stats.io_exits += 1;
         cpu.write_mem(ES, di, size, v)?;

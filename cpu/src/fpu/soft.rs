@@ -1,0 +1,519 @@
+//! Soft-float core: exact arithmetic on 64-bit significands with one rounding step that follows
+//! the x87 rules (precision control, rounding control, tininess after rounding, masked and
+//! unmasked overflow/underflow responses, C1 = "rounded up").
+
+use super::f80::{Class, BIAS, F80, WRAP};
+
+pub const IE: u16 = 0x01;
+pub const DE: u16 = 0x02;
+pub const ZE: u16 = 0x04;
+pub const OE: u16 = 0x08;
+pub const UE: u16 = 0x10;
+pub const PE: u16 = 0x20;
+pub const SF: u16 = 0x40;
+
+/// Rounding control (control word bits 11:10).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Rc {
+    Nearest,
+    Down,
+    Up,
+    Chop,
+}
+
+impl Rc {
+    pub fn from_cw(cw: u16) -> Rc {
+        match (cw >> 10) & 3 {
+            0 => Rc::Nearest,
+            1 => Rc::Down,
+            2 => Rc::Up,
+            _ => Rc::Chop,
+        }
+    }
+}
+
+/// A destination format: biased exponent limits, significand precision and the bias
+/// adjustment used by the unmasked overflow/underflow response.
+#[derive(Clone, Copy, Debug)]
+pub struct Fmt {
+    pub bias: i32,
+    pub emax: i32,
+    pub p: u32,
+    pub wrap: i32,
+}
+
+impl Fmt {
+    pub const fn ext(p: u32) -> Fmt {
+        Fmt { bias: BIAS, emax: 0x7FFE, p, wrap: WRAP }
+    }
+    pub const F64: Fmt = Fmt { bias: 1023, emax: 0x7FE, p: 53, wrap: 1536 };
+    pub const F32: Fmt = Fmt { bias: 127, emax: 0xFE, p: 24, wrap: 192 };
+}
+
+/// Precision in bits selected by the PC field (bits 9:8). The reserved value 01 behaves like
+/// 64-bit precision.
+pub fn prec_from_cw(cw: u16) -> u32 {
+    match (cw >> 8) & 3 {
+        0 => 24,
+        2 => 53,
+        _ => 64,
+    }
+}
+
+/// The rounding environment of one operation and the exceptions it raised.
+#[derive(Clone, Copy, Debug)]
+pub struct Env {
+    pub rc: Rc,
+    /// Precision for results of the precision-controlled instructions.
+    pub p: u32,
+    /// Exception masks (control word bits 5:0).
+    pub masks: u16,
+    /// Exceptions raised so far (status word bit layout).
+    pub flags: u16,
+    /// The last rounding increased the magnitude (becomes C1).
+    pub up: bool,
+}
+
+impl Env {
+    pub fn new(cw: u16) -> Env {
+        Env { rc: Rc::from_cw(cw), p: prec_from_cw(cw), masks: cw & 0x3F, flags: 0, up: false }
+    }
+    /// Raise `f`; true when every exception in `f` is masked (execution continues).
+    #[inline]
+    pub fn raise(&mut self, f: u16) -> bool {
+        self.flags |= f;
+        self.masks & f == f
+    }
+    #[inline]
+    pub fn masked(&self, f: u16) -> bool {
+        self.masks & f == f
+    }
+}
+
+/// A finite non-zero value, normalized: `sig` has bit 63 set, value = sig * 2^(exp-BIAS-63).
+/// `exp` may lie outside the encodable range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unp {
+    pub sign: bool,
+    pub exp: i32,
+    pub sig: u64,
+}
+
+/// Normalize a finite non-zero F80 (normal, denormal or pseudo-denormal).
+#[inline]
+pub fn unpack(x: F80) -> Unp {
+    let e = x.exp() as i32;
+    if x.sig >> 63 != 0 {
+        Unp { sign: x.sign(), exp: e.max(1), sig: x.sig }
+    } else {
+        let lz = x.sig.leading_zeros() as i32;
+        Unp { sign: x.sign(), exp: 1 - lz, sig: x.sig << lz }
+    }
+}
+
+#[inline]
+fn shr_sticky128(x: u128, d: u32) -> u128 {
+    if d == 0 {
+        x
+    } else if d >= 128 {
+        (x != 0) as u128
+    } else {
+        (x >> d) | ((x << (128 - d) != 0) as u128)
+    }
+}
+
+/// The rounding decision: `lost` holds the discarded bits left-aligned in a u128 whose bit 127
+/// is the round bit; returns true when the kept part must be incremented.
+#[inline]
+fn increment(rc: Rc, sign: bool, lsb_odd: bool, lost: u128) -> bool {
+    match rc {
+        Rc::Nearest => lost > 1 << 127 || (lost == 1 << 127 && lsb_odd),
+        Rc::Down => sign && lost != 0,
+        Rc::Up => !sign && lost != 0,
+        Rc::Chop => false,
+    }
+}
+
+/// Round `sig.extra` to the top `64 - drop` bits. Returns (kept bits, carried out, incremented,
+/// inexact). On carry out the kept value is 2^63 and the exponent must be bumped.
+#[inline]
+fn round_bits(rc: Rc, sign: bool, sig: u64, extra: u64, drop: u32) -> (u64, bool, bool, bool) {
+    let mask = if drop == 0 { 0 } else { (1u64 << drop) - 1 };
+    let kept = sig & !mask;
+    let low = ((sig & mask) as u128) << 64 | extra as u128;
+    if low == 0 {
+        return (kept, false, false, false);
+    }
+    let lost = low << (64 - drop);
+    let lsb_odd = drop < 64 && (sig >> drop) & 1 != 0;
+    if increment(rc, sign, lsb_odd, lost) {
+        match kept.overflowing_add(1u64 << drop) {
+            (v, false) => (v, false, true, true),
+            (_, true) => (1 << 63, true, true, true),
+        }
+    } else {
+        (kept, false, false, true)
+    }
+}
+
+impl Env {
+    /// Round and pack a normalized value `sig.extra * 2^(exp - fmt.bias - 63)` (sig bit 63 set)
+    /// into `fmt`. Returns the biased exponent field and the significand with the integer bit at
+    /// bit 63 (denormal results: exponent 0, integer bit clear). Sets PE/UE/OE and `up`.
+    pub fn round_pack(&mut self, sign: bool, mut exp: i32, sig: u64, extra: u64, fmt: Fmt) -> (i32, u64) {
+        debug_assert!(sig >> 63 == 1);
+        let drop = 64 - fmt.p;
+        if exp <= 0 {
+            // Tininess is detected after rounding (as if the exponent range were unbounded).
+            let carries = round_bits(self.rc, sign, sig, extra, drop).1;
+            let tiny = exp < 0 || !carries;
+            if tiny {
+                // The unmasked response scales the result into range; when even that cannot
+                // bring it into range, the masked response is delivered (with UE pending).
+                if !self.masked(UE) && exp + fmt.wrap > 0 {
+                    self.flags |= UE;
+                    exp += fmt.wrap;
+                } else {
+                    if !self.masked(UE) {
+                        self.flags |= UE;
+                    }
+                    let sh = (1 - exp) as u32;
+                    let x = shr_sticky128((sig as u128) << 64 | extra as u128, sh);
+                    let (s, _, inc, inexact) = round_bits(self.rc, sign, (x >> 64) as u64, x as u64, drop);
+                    if inexact {
+                        self.flags |= UE | PE;
+                    }
+                    self.up = inc;
+                    return ((s >> 63) as i32, s);
+                }
+            }
+        }
+        let (s, carry, inc, inexact) = round_bits(self.rc, sign, sig, extra, drop);
+        exp += carry as i32;
+        self.up = inc;
+        if inexact {
+            self.flags |= PE;
+        }
+        if exp > fmt.emax {
+            if self.masked(OE) {
+                self.flags |= OE | PE;
+                let to_inf = match self.rc {
+                    Rc::Nearest => true,
+                    Rc::Chop => false,
+                    Rc::Down => sign,
+                    Rc::Up => !sign,
+                };
+                self.up = to_inf;
+                if to_inf {
+                    return (fmt.emax + 1, 1 << 63);
+                }
+                return (fmt.emax, u64::MAX << drop);
+            }
+            self.flags |= OE;
+            exp -= fmt.wrap;
+            if exp > fmt.emax {
+                // Even the scaled result is out of range: infinity, whatever the rounding.
+                self.flags |= PE;
+                self.up = true;
+                return (fmt.emax + 1, 1 << 63);
+            }
+        }
+        (exp, s)
+    }
+
+    /// [`Env::round_pack`] into the register format at precision `p`.
+    #[inline]
+    pub fn pack80(&mut self, sign: bool, exp: i32, sig: u64, extra: u64, p: u32) -> F80 {
+        let (e, s) = self.round_pack(sign, exp, sig, extra, Fmt::ext(p));
+        F80::new(sign, (e & 0x7FFF) as u16, s)
+    }
+
+    /// Round a u128 with the binary point such that bit 127 has weight 2^(exp127-BIAS).
+    #[inline]
+    fn pack128(&mut self, sign: bool, exp127: i32, x: u128, p: u32) -> F80 {
+        debug_assert!(x != 0);
+        let lz = x.leading_zeros();
+        let x = x << lz;
+        self.pack80(sign, exp127 - lz as i32, (x >> 64) as u64, x as u64, p)
+    }
+}
+
+/// The x87 rule for two NaN operands (at least one is a NaN): a QNaN beats an SNaN, otherwise
+/// the larger significand wins, ties go to the positive one. The result is quiet.
+pub fn propagate_nan(a: F80, b: F80) -> F80 {
+    let (an, bn) = (a.is_nan(), b.is_nan());
+    let (aq, bq) = (a.quieten(), b.quieten());
+    if an && bn {
+        let (asn, bsn) = (a.is_snan(), b.is_snan());
+        if asn != bsn {
+            return if asn { bq } else { aq };
+        }
+        if aq.sig != bq.sig {
+            return if aq.sig > bq.sig { aq } else { bq };
+        }
+        return if aq.se < bq.se { aq } else { bq };
+    }
+    if an {
+        aq
+    } else {
+        bq
+    }
+}
+
+/// Common operand screening for two-operand arithmetic: unsupported formats and NaNs.
+/// Returns Some(result) when the operation is decided (result delivered only if masked).
+#[inline]
+fn screen2(env: &mut Env, a: F80, b: F80) -> Option<Option<F80>> {
+    let ca = a.class();
+    let cb = b.class();
+    if ca == Class::Unsupported || cb == Class::Unsupported {
+        return Some(env.raise(IE).then_some(F80::INDEFINITE));
+    }
+    if a.is_nan() || b.is_nan() {
+        if (a.is_snan() || b.is_snan()) && !env.raise(IE) {
+            return Some(None);
+        }
+        return Some(Some(propagate_nan(a, b)));
+    }
+    None
+}
+
+/// Arithmetic operation selector.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// `a op b` at precision `env.p`. `a_den`/`b_den` say the operand raises #D (a denormal in
+/// its source format). None: an unmasked exception suppressed the result.
+pub fn arith(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: bool) -> Option<F80> {
+    if let Some(r) = screen2(env, a, b) {
+        return r;
+    }
+    let (sa, sb) = (a.sign(), b.sign());
+    let (ia, ib) = (a.is_inf(), b.is_inf());
+    let (za, zb) = (a.is_zero(), b.is_zero());
+    // Invalid operations and divide by zero take precedence over #D.
+    match op {
+        ArithOp::Add | ArithOp::Sub => {
+            let sb2 = sb ^ (op == ArithOp::Sub);
+            if ia && ib && sa != sb2 {
+                return env.raise(IE).then_some(F80::INDEFINITE);
+            }
+        }
+        ArithOp::Mul => {
+            if (ia && zb) || (za && ib) {
+                return env.raise(IE).then_some(F80::INDEFINITE);
+            }
+        }
+        ArithOp::Div => {
+            if (za && zb) || (ia && ib) {
+                return env.raise(IE).then_some(F80::INDEFINITE);
+            }
+            if zb && !ia {
+                return env.raise(ZE).then_some(F80::inf(sa ^ sb));
+            }
+        }
+    }
+    if (a_den || b_den) && !env.raise(DE) {
+        return None;
+    }
+    match op {
+        ArithOp::Add | ArithOp::Sub => {
+            let sb = sb ^ (op == ArithOp::Sub);
+            if ia {
+                return Some(a);
+            }
+            if ib {
+                return Some(F80::inf(sb));
+            }
+            if za && zb {
+                let s = if sa == sb { sa } else { env.rc == Rc::Down };
+                return Some(F80::zero(s));
+            }
+            if zb {
+                let u = unpack(a);
+                return Some(env.pack80(u.sign, u.exp, u.sig, 0, env.p));
+            }
+            let mut vb = unpack(b);
+            vb.sign = sb;
+            if za {
+                return Some(env.pack80(vb.sign, vb.exp, vb.sig, 0, env.p));
+            }
+            Some(add_finite(env, unpack(a), vb))
+        }
+        ArithOp::Mul => {
+            let s = sa ^ sb;
+            if ia || ib {
+                return Some(F80::inf(s));
+            }
+            if za || zb {
+                return Some(F80::zero(s));
+            }
+            let (ua, ub) = (unpack(a), unpack(b));
+            let prod = ua.sig as u128 * ub.sig as u128;
+            Some(env.pack128(s, ua.exp + ub.exp - BIAS + 1, prod, env.p))
+        }
+        ArithOp::Div => {
+            let s = sa ^ sb;
+            if ia {
+                return Some(F80::inf(s));
+            }
+            if ib || za {
+                return Some(F80::zero(s));
+            }
+            let (ua, ub) = (unpack(a), unpack(b));
+            let (n, exp) = if ua.sig >= ub.sig {
+                ((ua.sig as u128) << 63, ua.exp - ub.exp + BIAS)
+            } else {
+                ((ua.sig as u128) << 64, ua.exp - ub.exp + BIAS - 1)
+            };
+            let d = ub.sig as u128;
+            let q = (n / d) as u64;
+            let r = n % d;
+            let n2 = r << 64;
+            let q2 = (n2 / d) as u64;
+            let r2 = n2 % d;
+            Some(env.pack80(s, exp, q, q2 | (r2 != 0) as u64, env.p))
+        }
+    }
+}
+
+/// Sum of two finite non-zero values.
+fn add_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
+    let (big, small) = if (a.exp, a.sig) >= (b.exp, b.sig) { (a, b) } else { (b, a) };
+    let d = (big.exp - small.exp) as u32;
+    let x = (big.sig as u128) << 63;
+    let y = shr_sticky128((small.sig as u128) << 63, d);
+    if a.sign == b.sign {
+        env.pack128(big.sign, big.exp + 1, x + y, env.p)
+    } else {
+        let diff = x - y;
+        if diff == 0 {
+            return F80::zero(env.rc == Rc::Down);
+        }
+        env.pack128(big.sign, big.exp + 1, diff, env.p)
+    }
+}
+
+/// Integer square root of a u128: (floor(sqrt(m)), m - s^2).
+fn isqrt(m: u128) -> (u64, u128) {
+    let mut s = ((m as f64).sqrt() as u64).max(1);
+    let t = (s as u128 + m / s as u128) / 2;
+    s = t.min(u64::MAX as u128) as u64;
+    while (s as u128) * (s as u128) > m {
+        s -= 1;
+    }
+    while s < u64::MAX && (s as u128 + 1) * (s as u128 + 1) <= m {
+        s += 1;
+    }
+    (s, m - (s as u128) * (s as u128))
+}
+
+/// Correctly rounded square root at precision `env.p`.
+pub fn sqrt(env: &mut Env, a: F80, a_den: bool) -> Option<F80> {
+    match a.class() {
+        Class::Unsupported => return env.raise(IE).then_some(F80::INDEFINITE),
+        Class::SNaN => return env.raise(IE).then_some(a.quieten()),
+        Class::QNaN => return Some(a),
+        Class::Zero => return Some(a),
+        _ => {}
+    }
+    if a.sign() {
+        return env.raise(IE).then_some(F80::INDEFINITE);
+    }
+    if a.is_inf() {
+        return Some(a);
+    }
+    if a_den && !env.raise(DE) {
+        return None;
+    }
+    let u = unpack(a);
+    let e = u.exp - BIAS;
+    let m = if e & 1 == 0 { (u.sig as u128) << 63 } else { (u.sig as u128) << 64 };
+    let (s, r) = isqrt(m);
+    let extra = if r == 0 {
+        0
+    } else if r > s as u128 {
+        0xC000_0000_0000_0000
+    } else {
+        0x4000_0000_0000_0000
+    };
+    Some(env.pack80(false, e.div_euclid(2) + BIAS, s, extra, env.p))
+}
+
+/// Round a finite non-zero value to an integer magnitude per `env.rc`. Returns None when the
+/// magnitude is 2^64 or more (the caller decides), else (magnitude, incremented, inexact).
+pub fn round_to_int(rc: Rc, u: Unp) -> Option<(u64, bool, bool)> {
+    let k = BIAS + 63 - u.exp; // number of fraction bits in sig
+    if k <= 0 {
+        return if k == 0 { Some((u.sig, false, false)) } else { None };
+    }
+    let (int, lost) = if k < 64 {
+        (u.sig >> k, ((u.sig << (64 - k)) as u128) << 64)
+    } else {
+        (0, shr_sticky128((u.sig as u128) << 64, (k - 64) as u32))
+    };
+    if lost == 0 {
+        return Some((int, false, false));
+    }
+    let inc = increment(rc, u.sign, int & 1 != 0, lost);
+    Some((int + inc as u64, inc, true))
+}
+
+/// Three-way comparison result of the x87 compares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Cmp {
+    Greater,
+    Less,
+    Equal,
+    Unordered,
+}
+
+/// Compare two values. `quiet`: only SNaNs (and unsupported formats) raise IE (FUCOM);
+/// otherwise any NaN does (FCOM). Returns the relation and whether every raised exception was
+/// masked (the instruction completes).
+pub fn compare(env: &mut Env, a: F80, b: F80, a_den: bool, b_den: bool, quiet: bool) -> (Cmp, bool) {
+    let (ca, cb) = (a.class(), b.class());
+    if ca == Class::Unsupported || cb == Class::Unsupported {
+        return (Cmp::Unordered, env.raise(IE));
+    }
+    if a.is_nan() || b.is_nan() {
+        let signal = !quiet || a.is_snan() || b.is_snan();
+        return (Cmp::Unordered, !signal || env.raise(IE));
+    }
+    let ok = !(a_den || b_den) || env.raise(DE);
+    (compare_ordered(a, b), ok)
+}
+
+/// Order of two non-NaN supported values.
+pub fn compare_ordered(a: F80, b: F80) -> Cmp {
+    use core::cmp::Ordering;
+    let key = |x: F80| -> (i32, u64) {
+        if x.is_zero() {
+            (i32::MIN, 0)
+        } else if x.is_inf() {
+            (i32::MAX, 0)
+        } else {
+            let u = unpack(x);
+            (u.exp, u.sig)
+        }
+    };
+    if a.is_zero() && b.is_zero() {
+        return Cmp::Equal;
+    }
+    let (sa, sb) = (a.sign(), b.sign());
+    if sa != sb {
+        return if sa { Cmp::Less } else { Cmp::Greater };
+    }
+    let o = key(a).cmp(&key(b));
+    let o = if sa { o.reverse() } else { o };
+    match o {
+        Ordering::Less => Cmp::Less,
+        Ordering::Greater => Cmp::Greater,
+        Ordering::Equal => Cmp::Equal,
+    }
+}

@@ -1,0 +1,160 @@
+//! The TLB: direct-indexed by linear page number, each entry holding the physical page and
+//! what the mapping allows, so a hit costs one tag compare and one permission test. A list of
+//! filled slots makes a flush proportional to what was cached, not to the table size.
+
+use crate::paging::Translation;
+
+const SLOTS: usize = 4096;
+
+/// Permission bits of an entry.
+pub const READ_SUPER: u8 = 1;
+pub const READ_USER: u8 = 2;
+pub const WRITE_SUPER: u8 = 4;
+pub const WRITE_USER: u8 = 8;
+const GLOBAL: u8 = 16;
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Linear page number + 1 (0 = empty).
+    tag: u32,
+    phys: u32,
+    perm: u8,
+}
+
+pub struct Tlb {
+    entries: Vec<Entry>,
+    filled: Vec<u16>,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Tlb::new()
+    }
+}
+
+impl Tlb {
+    pub fn new() -> Tlb {
+        Tlb {
+            entries: vec![
+                Entry {
+                    tag: 0,
+                    phys: 0,
+                    perm: 0
+                };
+                SLOTS
+            ],
+            filled: Vec::with_capacity(SLOTS),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The physical page for `lin` if cached with permission `need` (one of the bits above).
+    #[inline]
+    pub fn lookup(&mut self, lin: u32, need: u8) -> Option<u32> {
+        let vpn = lin >> 12;
+        let e = &self.entries[vpn as usize & (SLOTS - 1)];
+        if e.tag == vpn + 1 && e.perm & need != 0 {
+            self.hits += 1;
+            Some(e.phys)
+        } else {
+            self.misses += 1;
+            None
+        }
+    }
+
+    /// Caches a walk result. Write permission is granted only once the dirty bit is set, so
+    /// the first write through a clean entry walks again and sets it.
+    pub fn insert(&mut self, lin: u32, t: &Translation) {
+        let vpn = lin >> 12;
+        let slot = vpn as usize & (SLOTS - 1);
+        let mut perm = READ_SUPER;
+        if t.user {
+            perm |= READ_USER;
+        }
+        if t.dirty {
+            if t.super_write {
+                perm |= WRITE_SUPER;
+            }
+            if t.user_write {
+                perm |= WRITE_USER;
+            }
+        }
+        if t.global {
+            perm |= GLOBAL;
+        }
+        if self.entries[slot].tag == 0 {
+            self.filled.push(slot as u16);
+        }
+        self.entries[slot] = Entry {
+            tag: vpn + 1,
+            phys: t.page,
+            perm,
+        };
+    }
+
+    /// INVLPG.
+    pub fn flush_page(&mut self, lin: u32) {
+        let vpn = lin >> 12;
+        let e = &mut self.entries[vpn as usize & (SLOTS - 1)];
+        if e.tag == vpn + 1 {
+            e.tag = 0;
+        }
+    }
+
+    /// CR3 reload: drops everything but global entries (when `keep_global`).
+    pub fn flush(&mut self, keep_global: bool) {
+        let mut kept = Vec::new();
+        for &slot in &self.filled {
+            let e = &mut self.entries[slot as usize];
+            if e.tag != 0 && keep_global && e.perm & GLOBAL != 0 {
+                kept.push(slot);
+            } else {
+                e.tag = 0;
+            }
+        }
+        kept.sort_unstable();
+        kept.dedup();
+        self.filled = kept;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(page: u32, dirty: bool, global: bool) -> Translation {
+        Translation {
+            page,
+            user: true,
+            user_write: true,
+            super_write: true,
+            dirty,
+            global,
+        }
+    }
+
+    #[test]
+    fn hit_miss_and_flush() {
+        let mut tlb = Tlb::new();
+        assert_eq!(tlb.lookup(0x1234_5678, READ_USER), None);
+        tlb.insert(0x1234_5678, &t(0x9000, false, false));
+        assert_eq!(tlb.lookup(0x1234_5000, READ_USER), Some(0x9000));
+        assert_eq!(
+            tlb.lookup(0x1234_5000, WRITE_USER),
+            None,
+            "clean page walks on write"
+        );
+        tlb.insert(0x0040_0000, &t(0xA000, true, true));
+        tlb.flush(true);
+        assert_eq!(tlb.lookup(0x1234_5000, READ_USER), None);
+        assert_eq!(tlb.lookup(0x0040_0000, WRITE_USER), Some(0xA000));
+        tlb.flush_page(0x0040_0000);
+        assert_eq!(tlb.lookup(0x0040_0000, READ_USER), None);
+        tlb.insert(0x0040_0000, &t(0xA000, true, true));
+        tlb.flush(false);
+        assert_eq!(tlb.lookup(0x0040_0000, READ_SUPER), None);
+    }
+}
