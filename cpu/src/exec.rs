@@ -21,6 +21,9 @@ pub enum Exit {
     Halted,
     /// Triple fault: the board decides between reset and power-off.
     Shutdown,
+    /// The firmware trapped to its Rust half (see [`Cpu::trap_port`]) from the stub at this
+    /// linear address; the OUT has completed.
+    Trap(u32),
 }
 
 impl<B: Bus> Cpu<B> {
@@ -38,6 +41,9 @@ impl<B: Bus> Cpu<B> {
                 self.int_shadow = false;
                 if !self.halted {
                     self.step_block(&mut cache, true);
+                    if let Some(t) = self.trap.take() {
+                        break Exit::Trap(t);
+                    }
                     continue;
                 }
             } else if self.flags.iff() && self.bus.irq_pending() {
@@ -53,6 +59,9 @@ impl<B: Bus> Cpu<B> {
             }
             let single = self.flags.tf();
             self.step_block(&mut cache, single);
+            if let Some(t) = self.trap.take() {
+                break Exit::Trap(t);
+            }
         };
         self.cache = cache;
         exit
@@ -224,7 +233,9 @@ impl<B: Bus> Cpu<B> {
             self.step_block(&mut cache, true);
         }
         self.cache = cache;
-        if self.shutdown {
+        if let Some(t) = self.trap.take() {
+            Exit::Trap(t)
+        } else if self.shutdown {
             Exit::Shutdown
         } else if self.halted {
             Exit::Halted

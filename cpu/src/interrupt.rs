@@ -79,6 +79,7 @@ impl<B: Bus> Cpu<B> {
             let cs = &mut self.seg[SegReg::Cs as usize];
             cs.sel = sel;
             cs.base = (sel as u32) << 4;
+            cs.real_mode_rights();
         }
         self.stop = true;
     }
@@ -267,6 +268,26 @@ impl<B: Bus> Cpu<B> {
     pub(crate) fn exception(&mut self, e: Exc) {
         self.stats.exceptions += 1;
         self.last_exception = Some(e);
+        if self.log_exceptions > 0 {
+            self.log_exceptions -= 1;
+            let cs = self.seg[crate::SegReg::Cs as usize];
+            let lin = cs.base.wrapping_add(self.eip);
+            let mut code = [0u8; 12];
+            for (i, b) in code.iter_mut().enumerate() {
+                *b = self
+                    .translate(lin.wrapping_add(i as u32), false)
+                    .map_or(0xFF, |p| self.mem.read_u8(p));
+            }
+            eprintln!(
+                "emu: {e} at {:04x}:{:08x} (linear {lin:08x}) cpl {} cr0 {:08x} cr2 {:08x} code {code:02x?} regs {:08x?} cs {cs:x?}",
+                cs.sel,
+                self.eip,
+                self.cpl(),
+                self.cr0,
+                self.cr2,
+                &self.r[..8]
+            );
+        }
         let Err(e2) = self.deliver(e, false) else {
             return;
         };

@@ -124,6 +124,13 @@ pub struct Cpu<B: Bus> {
     /// When false every instruction is decoded again before it runs (to measure the cache).
     pub block_cache_enabled: bool,
     pub stats: Stats,
+    /// Port whose OUT from the firmware ROM area (real mode, F0000-FFFFF) stops the CPU with
+    /// [`Exit::Trap`] carrying the OUT's linear address: how the built-in BIOS hands a service
+    /// call to Rust.
+    pub trap_port: Option<u16>,
+    pub(crate) trap: Option<u32>,
+    /// Exceptions still to report on stderr (`emu run -d exc`), like QEMU's `-d int`.
+    pub log_exceptions: u32,
     /// The most recent exception an instruction raised (diagnostics and conformance tests).
     pub last_exception: Option<Exc>,
     /// Mnemonics already reported as unimplemented (#UD logged once each).
@@ -164,6 +171,9 @@ impl<B: Bus> Cpu<B> {
             block_cache_enabled: true,
             stats: Stats::default(),
             last_exception: None,
+            log_exceptions: 0,
+            trap_port: None,
+            trap: None,
             ud_logged: Default::default(),
         };
         cpu.reset();

@@ -102,6 +102,14 @@ impl Seg {
         }
     }
 
+    /// Access as real mode has it: read and write through any register, offsets from 0 up to
+    /// the cached limit.
+    pub fn real_mode_rights(&mut self) {
+        self.rw = SEG_READ | SEG_WRITE;
+        self.lo = 0;
+        self.hi = self.limit;
+    }
+
     /// Descriptor privilege level.
     pub fn dpl(&self) -> u8 {
         ((self.attr >> 5) & 3) as u8

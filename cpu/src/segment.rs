@@ -169,6 +169,7 @@ impl<B: Bus> Cpu<B> {
             } else {
                 seg.sel = sel;
                 seg.base = (sel as u32) << 4;
+                seg.real_mode_rights();
             }
             if s == SegReg::Ss {
                 self.stop = true;
@@ -210,6 +211,16 @@ impl<B: Bus> Cpu<B> {
         self.set_accessed(sel, &d)?;
         self.seg[s as usize] = d.to_seg(sel);
         Ok(())
+    }
+
+    /// Loads CS in protected mode from the current GDT/LDT with CPL = the selector's RPL, for
+    /// loaders that start an OS in protected mode (no transfer-time checks beyond the type).
+    pub fn set_cs_pm(&mut self, sel: u16) -> Result<(), Exc> {
+        let d = self.read_desc(sel, GP)?;
+        if !d.is_code() || !d.present() {
+            return Err(sel_fault(GP, sel));
+        }
+        self.set_cs(sel, &d, (sel & 3) as u8)
     }
 
     /// Loads CS from a checked code descriptor and makes `cpl` current.

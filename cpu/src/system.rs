@@ -108,6 +108,13 @@ impl<B: Bus> Cpu<B> {
             // CPL stays 0 across the switch until CS is reloaded.
             self.cpl = 0;
         }
+        if old & CR0_PE != 0 && v & CR0_PE == 0 {
+            // Real mode checks only limits: the cached types stop mattering (a code segment
+            // left in CS is writable again), while the cached limits stay ("unreal" mode).
+            for s in self.seg.iter_mut() {
+                s.real_mode_rights();
+            }
+        }
         self.stop = true;
         Ok(())
     }
@@ -176,6 +183,17 @@ impl<B: Bus> Cpu<B> {
         let m = if self.code32() { u32::MAX } else { 0xFFFF };
         self.eip = self.eip.wrapping_sub(op.len as u32) & m;
         self.stop = true;
+    }
+
+    /// For an OUT to the trap port from the real-mode firmware area (F0000-FFFFF), the linear
+    /// address of that OUT instruction: the firmware's Rust half identifies its stub by it.
+    pub(crate) fn firmware_trap(&self, port: u16, op: &crate::Op<B>) -> Option<u32> {
+        if Some(port) != self.trap_port || self.pe() {
+            return None;
+        }
+        let start = self.eip.wrapping_sub(op.len as u32) & 0xFFFF;
+        let lin = self.cs().base.wrapping_add(start);
+        (0xF_0000..0x10_0000).contains(&lin).then_some(lin)
     }
 
     #[inline]

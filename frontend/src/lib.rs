@@ -1,3 +1,5 @@
 //! The `emu` front end as a library, so tests and benchmarks drive what the binary drives.
 
+pub mod machine;
+pub mod run;
 pub mod sst;

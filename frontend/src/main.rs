@@ -1,9 +1,13 @@
 //! `emu`: the command-line front end.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use emu_frontend::machine::{Machine, MachineConfig};
+use emu_frontend::run::{self, Console, RunOptions};
 
 #[derive(Parser)]
 #[command(
@@ -16,8 +20,72 @@ struct Cli {
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Display {
+    /// No display: COM1 output on stdout, nothing read from the terminal.
+    None,
+    /// The serial console on stdin/stdout (same as --nographic).
+    Serial,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Raw disk image to boot from (the first hard disk).
+    disk: Option<PathBuf>,
+    /// Guest RAM in MiB.
+    #[arg(short = 'm', long = "memory", default_value_t = 128)]
+    memory: u32,
+    /// No display: COM1 on stdin/stdout (C-a x quits, C-a h for help).
+    #[arg(long)]
+    nographic: bool,
+    /// Display backend.
+    #[arg(long, value_enum)]
+    display: Option<Display>,
+    /// Guest writes go to memory; the disk image is never written.
+    #[arg(long)]
+    snapshot: bool,
+    /// A guest reset ends emu instead of rebooting.
+    #[arg(long)]
+    no_reboot: bool,
+    /// Linux kernel (bzImage) to boot directly, skipping the boot loader.
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// Initial ramdisk for --kernel.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// Kernel command line for --kernel.
+    #[arg(long, default_value = "")]
+    append: String,
+    /// Raw firmware image (64 or 128 KiB) instead of the built-in BIOS.
+    #[arg(long)]
+    bios: Option<PathBuf>,
+    /// PORT=FILE: write every byte the guest OUTs to PORT into FILE (repeatable).
+    #[arg(long, value_name = "PORT=FILE")]
+    debugcon: Vec<String>,
+    /// Run as fast as possible instead of keeping guest time behind wall time.
+    #[arg(long)]
+    unpaced: bool,
+    /// Start the RTC at this Unix time (reproducible runs) instead of the host clock.
+    #[arg(long, value_name = "SECONDS")]
+    rtc_epoch: Option<i64>,
+    /// Stop after this many seconds of guest time.
+    #[arg(long, value_name = "SECONDS")]
+    time_limit: Option<f64>,
+    /// Decode every instruction again instead of using the block cache (for measurements).
+    #[arg(long)]
+    no_block_cache: bool,
+    /// Print execution statistics on exit.
+    #[arg(long)]
+    stats: bool,
+    /// Report the first N exceptions on stderr (like QEMU's -d int).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    log_exceptions: u32,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
+    /// Boot a machine.
+    Run(Box<RunArgs>),
     /// Run single-step conformance tests (SingleStepTests format: gzipped JSON).
     Sst {
         /// Test files or directories of `*.json.gz` files.
@@ -38,7 +106,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(cli) {
+    match run_cli(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("emu: error: {e:#}");
@@ -47,8 +115,133 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn parse_port(s: &str) -> anyhow::Result<u16> {
+    let t = s.trim();
+    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u16::from_str_radix(h, 16)
+    } else {
+        t.parse::<u16>()
+    };
+    v.with_context(|| format!("bad port number {s:?}"))
+}
+
+fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut debugcon = Vec::new();
+    for d in &a.debugcon {
+        let Some((p, f)) = d.split_once('=') else {
+            bail!("--debugcon {d:?}: expected PORT=FILE");
+        };
+        debugcon.push((parse_port(p)?, PathBuf::from(f)));
+    }
+    let config = MachineConfig {
+        memory_mb: a.memory,
+        disk: a.disk.clone(),
+        snapshot: a.snapshot,
+        bios: a.bios.clone(),
+        kernel: a.kernel.clone(),
+        initrd: a.initrd.clone(),
+        append: a.append.clone(),
+        debugcon,
+        rtc_epoch: a.rtc_epoch,
+    };
+    let mut m = Machine::new(config)?;
+    m.cpu.block_cache_enabled = !a.no_block_cache;
+    m.cpu.log_exceptions = a.log_exceptions;
+    let console = match (a.nographic, a.display) {
+        (true, _) | (_, Some(Display::Serial)) => Console::Serial,
+        (_, Some(Display::None)) => Console::Headless,
+        (false, None) => {
+            // The full-screen VGA display is not built yet: the serial console stands in.
+            eprintln!("emu: no VGA display in this build; using the serial console (COM1) on this terminal");
+            Console::Serial
+        }
+    };
+    let raw = console == Console::Serial && std::io::stdin().is_terminal();
+    let _guard = if raw { Some(RawMode::enter()?) } else { None };
+    let opts = RunOptions {
+        paced: !a.unpaced,
+        console,
+        no_reboot: a.no_reboot,
+        time_limit_ns: a.time_limit.map(|s| (s.max(0.0) * 1e9) as u64),
+    };
+    let started = std::time::Instant::now();
+    let outcome = run::run(&mut m, opts, raw)?;
+    drop(_guard);
+    if a.stats {
+        print_stats(&m, started.elapsed());
+    }
+    if let Some(e) = m.bios.as_ref().and_then(|b| b.boot_error.clone()) {
+        eprintln!("emu: boot failed: {e}");
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn print_stats(m: &Machine, wall: std::time::Duration) {
+    let s = &m.cpu.stats;
+    let secs = wall.as_secs_f64().max(1e-9);
+    let n = m.cpu.icount;
+    let lookups = s.block_hits + s.blocks_decoded;
+    eprintln!(
+        "emu: {n} instructions in {secs:.3} s ({:.1} MIPS)",
+        n as f64 / secs / 1e6
+    );
+    eprintln!(
+        "emu: blocks decoded {}, cache hit rate {:.2}%, flushes {}",
+        s.blocks_decoded,
+        100.0 * s.block_hits as f64 / lookups.max(1) as f64,
+        s.cache_flushes
+    );
+    eprintln!(
+        "emu: TLB hits {}, misses {}, page walks {}",
+        m.cpu.tlb.hits, m.cpu.tlb.misses, s.page_walks
+    );
+    eprintln!(
+        "emu: exits: port I/O {}, interrupts {}, exceptions {}, HLT {}",
+        s.io_exits, s.interrupts, s.exceptions, s.halts
+    );
+    let cs = &m.cpu.seg[emu_cpu::SegReg::Cs as usize];
+    let mut code = [0u8; 16];
+    m.cpu
+        .mem
+        .read_bytes(cs.base.wrapping_add(m.cpu.eip), &mut code);
+    eprintln!("emu: code at CS:EIP: {code:02x?}");
+    eprintln!("emu: regs {:08x?}", &m.cpu.r[..8]);
+    eprintln!(
+        "emu: stopped at {:04x}:{:08x} (CS base {:08x}), CR0 {:08x}, last exception {}",
+        cs.sel,
+        m.cpu.eip,
+        cs.base,
+        m.cpu.cr0,
+        m.cpu
+            .last_exception
+            .map_or("none".to_string(), |e| e.to_string())
+    );
+}
+
+/// Raw terminal mode for the serial console, restored on drop (and so on every way out).
+struct RawMode;
+
+impl RawMode {
+    fn enter() -> anyhow::Result<RawMode> {
+        crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::terminal::disable_raw_mode();
+            hook(info);
+        }));
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
+        Cmd::Run(a) => run_machine(*a),
         Cmd::Sst {
             paths,
             max_failures,

@@ -326,6 +326,11 @@ pub fn out<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let p = port(cpu, op.a, op);
     cpu.check_io(p, op.size2)?;
     let v = cpu.get_reg(op.size2, 0);
+    if let Some(at) = cpu.firmware_trap(p, op) {
+        cpu.trap = Some(at);
+        cpu.stop = true;
+        return Ok(());
+    }
     cpu.bus.io_write(p, op.size2, v);
     cpu.stats.io_exits += 1;
     cpu.stop = true;

@@ -1,0 +1,273 @@
+//! The run loop: CPU slices between board events on one virtual clock, firmware traps,
+//! halts that skip to the next event, pacing against wall time, host console I/O, and every
+//! way out (power-off, reset, quit key, signals) flushing the disk first.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use emu_cpu::Exit;
+
+use crate::machine::Machine;
+
+/// Guest nanoseconds per retired instruction: the nominal speed of the virtual CPU (1 GHz).
+/// The TSC counts instructions, so it runs at this nominal rate too.
+pub const NS_PER_INSN: u64 = 1;
+/// Longest slice of guest time the CPU runs before the board and the host are looked at.
+const MAX_SLICE_NS: u64 = 2_000_000;
+
+/// How the host console is connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// COM1 on stdin/stdout (QEMU's -nographic).
+    Serial,
+    /// COM1 output on stdout, no input (headless runs, tests).
+    Headless,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Keep guest time at or behind wall time and sleep while idle.
+    pub paced: bool,
+    pub console: Console,
+    /// A guest reset ends emu instead of rebooting.
+    pub no_reboot: bool,
+    /// Stop after this much guest time (tests); None runs until the guest ends.
+    pub time_limit_ns: Option<u64>,
+}
+
+/// Why the machine stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    PowerOff,
+    /// Reset with --no-reboot.
+    Reset,
+    /// The user quit from the console escape (Ctrl-A x).
+    Quit,
+    /// SIGINT/SIGTERM/SIGHUP.
+    Signal(i32),
+    TimeLimit,
+}
+
+impl Outcome {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Signal(s) => 128u8.wrapping_add(*s as u8),
+            _ => 0,
+        }
+    }
+}
+
+/// Signals that end the run; the loop polls the flag and shuts down cleanly.
+fn install_signals() -> Arc<AtomicUsize> {
+    let flag = Arc::new(AtomicUsize::new(0));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        let _ = signal_hook::flag::register_usize(sig, flag.clone(), sig as usize);
+    }
+    flag
+}
+
+/// Reads stdin on a thread so the emulator never blocks on it.
+fn stdin_reader() -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 256];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The console escape state machine (Ctrl-A then a command key), as in QEMU.
+#[derive(Default)]
+struct Escape {
+    armed: bool,
+}
+
+enum ConsoleAction {
+    Send(Vec<u8>),
+    Quit,
+    Reset,
+    Help,
+}
+
+impl Escape {
+    fn feed(&mut self, bytes: &[u8], raw: bool) -> Vec<ConsoleAction> {
+        let mut out = Vec::new();
+        let mut send = Vec::new();
+        for &b in bytes {
+            if self.armed {
+                self.armed = false;
+                match b {
+                    b'x' | b'X' => {
+                        out.push(ConsoleAction::Send(std::mem::take(&mut send)));
+                        out.push(ConsoleAction::Quit);
+                    }
+                    b'r' | b'R' => out.push(ConsoleAction::Reset),
+                    b'h' | b'H' | b'?' => out.push(ConsoleAction::Help),
+                    0x01 => send.push(0x01),
+                    _ => {}
+                }
+            } else if b == 0x01 && raw {
+                self.armed = true;
+            } else {
+                send.push(b);
+            }
+        }
+        if !send.is_empty() {
+            out.push(ConsoleAction::Send(send));
+        }
+        out
+    }
+}
+
+const HELP: &str = "\r\nC-a h    this help\r\nC-a x    quit emu\r\nC-a r    reset the machine\r\nC-a C-a  send C-a\r\n";
+
+/// Runs the machine until it powers off or something ends the run.
+pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool) -> Result<Outcome> {
+    let signals = install_signals();
+    let input = match opts.console {
+        Console::Serial => Some(stdin_reader()),
+        Console::Headless => None,
+    };
+    let mut escape = Escape::default();
+    let mut stdout = std::io::stdout();
+    let wall0 = Instant::now();
+    let guest0 = m.cpu.bus.board.now_ns();
+    let mut input_open = true;
+    let outcome = loop {
+        let sig = signals.load(Ordering::Relaxed);
+        if sig != 0 {
+            break Outcome::Signal(sig as i32);
+        }
+        if let (Some(rx), true) = (&input, input_open) {
+            loop {
+                match rx.try_recv() {
+                    Ok(bytes) => {
+                        for act in escape.feed(&bytes, raw_console) {
+                            match act {
+                                ConsoleAction::Send(b) => m.cpu.bus.board.serial_input(&b),
+                                ConsoleAction::Quit => {
+                                    m.flush()?;
+                                    return Ok(Outcome::Quit);
+                                }
+                                ConsoleAction::Reset => {
+                                    m.flush()?;
+                                    m.reset();
+                                }
+                                ConsoleAction::Help => {
+                                    stdout.write_all(HELP.as_bytes()).ok();
+                                }
+                            }
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        input_open = false;
+                        break;
+                    }
+                }
+            }
+        }
+
+        let now = m.cpu.bus.board.now_ns();
+        if let Some(limit) = opts.time_limit_ns {
+            if now.saturating_sub(guest0) >= limit {
+                break Outcome::TimeLimit;
+            }
+        }
+        let next = m.cpu.bus.board.next_event_ns().unwrap_or(u64::MAX);
+        let slice = next.saturating_sub(now).clamp(1, MAX_SLICE_NS);
+        let start = m.cpu.icount;
+        let exit = m.cpu.run(slice / NS_PER_INSN);
+        let mut t = now + (m.cpu.icount - start) * NS_PER_INSN;
+        match exit {
+            Exit::Budget => {}
+            Exit::Trap(at) => {
+                if let Some(b) = m.bios.as_mut() {
+                    b.trap(&mut m.cpu, at);
+                }
+            }
+            Exit::Halted => {
+                // Idle: jump to the next event (pacing sleeps until wall time gets there).
+                let target = m
+                    .cpu
+                    .bus
+                    .board
+                    .next_event_ns()
+                    .unwrap_or(t + MAX_SLICE_NS)
+                    .min(t + MAX_SLICE_NS * 5);
+                if opts.paced {
+                    let wall = wall0.elapsed().as_nanos() as u64;
+                    let guest = target.saturating_sub(guest0);
+                    if guest > wall {
+                        std::thread::sleep(Duration::from_nanos((guest - wall).min(20_000_000)));
+                    }
+                    // Never run ahead of wall time while idle.
+                    let wall = wall0.elapsed().as_nanos() as u64;
+                    t = t.max(target.min(guest0 + wall));
+                } else {
+                    t = t.max(target);
+                }
+            }
+            Exit::Shutdown => {
+                m.flush()?;
+                if opts.no_reboot {
+                    break Outcome::Reset;
+                }
+                m.reset();
+            }
+        }
+        let board = &mut m.cpu.bus.board;
+        board.advance_to(t);
+        board.apply_a20(&mut m.cpu.mem);
+        let out = board.take_serial_output();
+        if !out.is_empty() {
+            stdout.write_all(&out)?;
+            stdout.flush()?;
+        }
+        if m.cpu.bus.power_off || m.cpu.bus.board.take_power_off_request() {
+            m.flush()?;
+            break Outcome::PowerOff;
+        }
+        if m.cpu.bus.board.take_reset_request() {
+            m.flush()?;
+            if opts.no_reboot {
+                break Outcome::Reset;
+            }
+            m.reset();
+        }
+        if let Some(e) = m.cpu.bus.io_error.take() {
+            anyhow::bail!(e);
+        }
+        if opts.paced {
+            // Busy guest running ahead of the wall clock (only possible after idle skips).
+            let wall = wall0.elapsed().as_nanos() as u64;
+            let guest = m.cpu.bus.board.now_ns().saturating_sub(guest0);
+            if guest > wall + 5_000_000 {
+                std::thread::sleep(Duration::from_nanos(guest - wall));
+            }
+        }
+    };
+    m.flush()?;
+    let out = m.cpu.bus.board.take_serial_output();
+    stdout.write_all(&out).ok();
+    stdout.flush().ok();
+    Ok(outcome)
+}

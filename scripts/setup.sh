@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh machine of this project's kind
+# (Debian with a Rust toolchain). Idempotent; quiet when everything is present.
+set -euo pipefail
+need=()
+command -v cc >/dev/null || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq "${need[@]}"
+    else
+        echo "setup: missing ${need[*]}; install them (apt-get install ${need[*]})" >&2
+        exit 1
+    fi
+fi
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt 2>/dev/null || true
