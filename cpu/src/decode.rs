@@ -4,7 +4,7 @@
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
 use crate::exception::Exc;
-use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string, system};
+use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string, system, x87};
 use crate::regs::NO_REG;
 use crate::{Bus, Cpu};
 
@@ -376,8 +376,33 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
         return op;
     }
     op.exec = select::<B>(ins, &op);
+    // D8-DF are x87 escapes in every mode this CPU decodes; the x87 layer decodes them itself.
+    if let Some((esc, modrm)) = x87_bytes(bytes) {
+        op.aux = esc;
+        op.imm2 = modrm as u32;
+        op.exec = x87::esc;
+    }
     op
 }
+
+/// The escape (D8-DF, as 0-7) and ModR/M of an x87 instruction, skipping prefixes.
+fn x87_bytes(bytes: &[u8]) -> Option<(u8, u8)> {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0x66 | 0x67 | 0xF0 | 0xF2 | 0xF3 | 0x9B => {
+                i += 1
+            }
+            0xD8..=0xDF => return Some((b & 7, *bytes.get(i + 1)?)),
+            _ => return None,
+        }
+        if i >= 15 {
+            return None;
+        }
+    }
+    None
+}
+
 
 /// Whether a LOCK prefix is legal on this instruction: a lockable read-modify-write with a
 /// memory destination. Anything else with LOCK raises #UD on a 386 or later.
@@ -440,8 +465,9 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Bts => bits::bts,
         M::Btr => bits::btr,
         M::Btc => bits::btc,
-        M::Bsf => bits::bsf,
-        M::Bsr => bits::bsr,
+        // Without BMI/ABM the F3 prefix of TZCNT/LZCNT is ignored: they run as BSF/BSR.
+        M::Bsf | M::Tzcnt => bits::bsf,
+        M::Bsr | M::Lzcnt => bits::bsr,
         M::Bswap => bits::bswap,
         M::Seto
         | M::Setno
@@ -508,16 +534,12 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Std => data::std,
         M::Cli => data::cli,
         M::Sti => data::sti,
-        M::Nop | M::Pause => data::nop,
+        M::Nop | M::Pause | M::Reservednop => data::nop,
         M::Salc => data::salc,
         M::Bound if op.b == Kind::Mem => data::bound,
-        M::Wait => data::nop,
+        M::Wait => x87::wait,
         M::Cpuid => data::cpuid,
         M::Rdtsc => data::rdtsc,
-        // x87 escapes without an FPU model yet: the memory operand is addressed, nothing else.
-        M::Fadd | M::Fmul | M::Fcom | M::Fcomp | M::Fsub | M::Fsubr | M::Fdiv | M::Fdivr => {
-            data::fpu_nop
-        }
 
         M::Push => match op.a {
             Kind::Seg => stack::push_seg,

@@ -88,11 +88,11 @@ impl<B: Bus> Cpu<B> {
         } else {
             self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
         };
-        let ipmask = if self.code32() { u32::MAX } else { 0xFFFF };
         let end = blk.start as usize + if single { 1 } else { blk.len as usize };
         for op in &cache.ops[blk.start as usize..end] {
             let start = self.eip;
-            self.eip = start.wrapping_add(op.len as u32) & ipmask;
+            // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
+            self.eip = start.wrapping_add(op.len as u32);
             self.icount += 1;
             if let Err(e) = (op.exec)(self, op) {
                 self.eip = start;

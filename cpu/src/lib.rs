@@ -12,6 +12,7 @@ pub mod decode;
 pub mod exception;
 pub mod exec;
 pub mod flags;
+pub mod fpu;
 pub mod interrupt;
 mod ops;
 pub mod regs;
@@ -33,6 +34,8 @@ use emu_mmu::Memory;
 pub trait Bus {
     fn io_read(&mut self, port: u16, size: u8) -> u32;
     fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// FERR#: the x87 reports an unmasked exception with CR0.NE clear (IRQ 13 on a PC).
+    fn ferr(&mut self) {}
     /// The INTR line: a maskable interrupt is waiting to be acknowledged.
     fn irq_pending(&self) -> bool {
         false
@@ -86,6 +89,8 @@ pub struct Cpu<B: Bus> {
     pub eip: u32,
     pub seg: [Seg; 6],
     pub flags: Flags,
+    /// The x87 FPU.
+    pub fpu: fpu::Fpu,
     pub idtr: TableReg,
     pub gdtr: TableReg,
     pub ldtr: Seg,
@@ -144,6 +149,7 @@ impl<B: Bus> Cpu<B> {
             eip: 0,
             seg: [Seg::default(); 6],
             flags: Flags::default(),
+            fpu: fpu::Fpu::new(),
             idtr: TableReg::default(),
             gdtr: TableReg::default(),
             ldtr: Seg::null(0),
@@ -194,6 +200,7 @@ impl<B: Bus> Cpu<B> {
             ..Seg::real(0xF000)
         };
         self.flags = Flags::default();
+        self.fpu = fpu::Fpu::new();
         self.idtr = TableReg {
             base: 0,
             limit: 0xFFFF,

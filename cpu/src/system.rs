@@ -8,6 +8,7 @@ use crate::regs::{Seg, SegReg};
 use crate::{Bus, Cpu};
 
 /// CPUID leaf 1 EDX bits this CPU implements.
+const FEAT_FPU: u32 = 1 << 0;
 const FEAT_PSE: u32 = 1 << 3;
 const FEAT_TSC: u32 = 1 << 4;
 const FEAT_MSR: u32 = 1 << 5;
@@ -17,7 +18,7 @@ const FEAT_SEP: u32 = 1 << 11;
 const FEAT_PGE: u32 = 1 << 13;
 const FEAT_CMOV: u32 = 1 << 15;
 const FEATURES: u32 =
-    FEAT_PSE | FEAT_TSC | FEAT_MSR | FEAT_PAE | FEAT_CX8 | FEAT_SEP | FEAT_PGE | FEAT_CMOV;
+    FEAT_FPU | FEAT_PSE | FEAT_TSC | FEAT_MSR | FEAT_PAE | FEAT_CX8 | FEAT_SEP | FEAT_PGE | FEAT_CMOV;
 
 /// CR0 bits.
 pub const CR0_PE: u32 = 1;

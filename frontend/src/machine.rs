@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use emu_bios::{linux::LinuxBoot, Bios, Drive, Platform};
 use emu_chipset::disk::{Disk, DiskMode};
+use emu_chipset::ata::AtaChannel;
 use emu_chipset::{Board, BoardConfig, RtcStart};
 use emu_cpu::{Bus, Cpu};
 use emu_mmu::Memory;
@@ -32,7 +33,6 @@ pub struct MachineConfig {
 /// end provides (debug console files, the ACPI power-management ports, disks for the BIOS).
 pub struct Hw {
     pub board: Board,
-    pub disk: Option<Disk>,
     debugcon: Vec<(u16, File)>,
     /// PM1a control register (SCI_EN reads as set: the machine is always in ACPI mode).
     pm1a_cnt: u16,
@@ -96,12 +96,16 @@ impl Bus for Hw {
     fn irq_ack(&mut self) -> u8 {
         self.board.irq_ack()
     }
+
+    fn ferr(&mut self) {
+        self.board.ferr();
+    }
 }
 
 impl Platform for Hw {
     fn drive(&mut self, dl: u8) -> Option<&mut dyn Drive> {
         match dl {
-            0x80 => self.disk.as_mut().map(|d| d as &mut dyn Drive),
+            0x80 => self.board.ata.disk_mut().map(|d| d as &mut dyn Drive),
             _ => None,
         }
     }
@@ -192,9 +196,10 @@ impl Machine {
         };
         let mut board = Board::new(BoardConfig { rtc_start });
         board.rtc.set_memory_size(ram as u64);
+        board.rtc.update_checksum();
+        board.ata = AtaChannel::new(disk);
         let hw = Hw {
             board,
-            disk,
             debugcon,
             pm1a_cnt: 0,
             pm1a_en: 0,
@@ -211,9 +216,7 @@ impl Machine {
 
     /// Writes every pending disk write to the image (snapshot mode keeps them in memory).
     pub fn flush(&mut self) -> Result<()> {
-        if let Some(d) = self.cpu.bus.disk.as_mut() {
-            d.flush().map_err(|e| anyhow!("{e}"))?;
-        }
+        self.cpu.bus.board.ata.flush().map_err(|e| anyhow!("{e}"))?;
         for (_, f) in self.cpu.bus.debugcon.iter_mut() {
             f.flush().ok();
         }

@@ -12,7 +12,13 @@ pub struct F80 {
 
 impl core::fmt::Debug for F80 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "F80({:04x}:{:016x} {:?})", self.se, self.sig, self.class())
+        write!(
+            f,
+            "F80({:04x}:{:016x} {:?})",
+            self.se,
+            self.sig,
+            self.class()
+        )
     }
 }
 
@@ -42,13 +48,25 @@ const QUIET_BIT: u64 = 1 << 62;
 
 impl F80 {
     pub const ZERO: F80 = F80 { se: 0, sig: 0 };
-    pub const ONE: F80 = F80 { se: 0x3FFF, sig: INT_BIT };
-    pub const INFINITY: F80 = F80 { se: 0x7FFF, sig: INT_BIT };
+    pub const ONE: F80 = F80 {
+        se: 0x3FFF,
+        sig: INT_BIT,
+    };
+    pub const INFINITY: F80 = F80 {
+        se: 0x7FFF,
+        sig: INT_BIT,
+    };
     /// The default indefinite: the QNaN produced by masked invalid operations.
-    pub const INDEFINITE: F80 = F80 { se: 0xFFFF, sig: 0xC000_0000_0000_0000 };
+    pub const INDEFINITE: F80 = F80 {
+        se: 0xFFFF,
+        sig: 0xC000_0000_0000_0000,
+    };
 
     pub const fn new(sign: bool, exp: u16, sig: u64) -> F80 {
-        F80 { se: ((sign as u16) << 15) | (exp & 0x7FFF), sig }
+        F80 {
+            se: ((sign as u16) << 15) | (exp & 0x7FFF),
+            sig,
+        }
     }
     #[inline]
     pub const fn sign(self) -> bool {
@@ -60,7 +78,10 @@ impl F80 {
     }
     #[inline]
     pub const fn with_sign(self, sign: bool) -> F80 {
-        F80 { se: (self.se & 0x7FFF) | ((sign as u16) << 15), sig: self.sig }
+        F80 {
+            se: (self.se & 0x7FFF) | ((sign as u16) << 15),
+            sig: self.sig,
+        }
     }
     #[inline]
     pub const fn abs(self) -> F80 {
@@ -68,7 +89,10 @@ impl F80 {
     }
     #[inline]
     pub const fn neg(self) -> F80 {
-        F80 { se: self.se ^ 0x8000, sig: self.sig }
+        F80 {
+            se: self.se ^ 0x8000,
+            sig: self.sig,
+        }
     }
     pub const fn zero(sign: bool) -> F80 {
         F80::new(sign, 0, 0)
@@ -138,7 +162,10 @@ impl F80 {
     /// The NaN with its quiet bit set.
     #[inline]
     pub const fn quieten(self) -> F80 {
-        F80 { se: self.se, sig: self.sig | QUIET_BIT }
+        F80 {
+            se: self.se,
+            sig: self.sig | QUIET_BIT,
+        }
     }
 
     /// Little-endian memory image (significand first, then sign/exponent).
@@ -151,7 +178,10 @@ impl F80 {
     pub fn from_bytes(b: &[u8]) -> F80 {
         let mut s = [0u8; 8];
         s.copy_from_slice(&b[..8]);
-        F80 { sig: u64::from_le_bytes(s), se: u16::from_le_bytes([b[8], b[9]]) }
+        F80 {
+            sig: u64::from_le_bytes(s),
+            se: u16::from_le_bytes([b[8], b[9]]),
+        }
     }
 
     /// Exact conversion of a signed integer (FILD).
@@ -181,7 +211,10 @@ impl F80 {
                 (F80::new(sign, exp as u16, f << lz), true)
             }
             0xFF => (F80::new(sign, 0x7FFF, INT_BIT | (f << 40)), false),
-            _ => (F80::new(sign, (e - 127 + BIAS) as u16, INT_BIT | (f << 40)), false),
+            _ => (
+                F80::new(sign, (e - 127 + BIAS) as u16, INT_BIT | (f << 40)),
+                false,
+            ),
         }
     }
 
@@ -198,7 +231,10 @@ impl F80 {
                 (F80::new(sign, exp as u16, f << lz), true)
             }
             0x7FF => (F80::new(sign, 0x7FFF, INT_BIT | (f << 11)), false),
-            _ => (F80::new(sign, (e - 1023 + BIAS) as u16, INT_BIT | (f << 11)), false),
+            _ => (
+                F80::new(sign, (e - 1023 + BIAS) as u16, INT_BIT | (f << 11)),
+                false,
+            ),
         }
     }
 }

@@ -1,10 +1,70 @@
-//! x87 FPU (doc to be written).
+//! The x87 FPU: a self-contained, bit-exact software model of the 387-and-later floating-point
+//! unit, with no dependency on the rest of the CPU.
+//!
+//! # Design
+//! - [`F80`] is the 80-bit register format, stored as raw bits (sign/exponent word and 64-bit
+//!   significand with its explicit integer bit), so every encoding round-trips: unnormals,
+//!   pseudo-NaNs/infinities (invalid operands since the 387), pseudo-denormals.
+//! - `soft` is the soft-float core. Operations are computed exactly on 64-bit significands in
+//!   128-bit integers (products, two-step quotients, integer square roots with remainder) and
+//!   rounded once by `Env::round_pack`, which applies the control word's precision (24/53/64
+//!   bits, keeping the full 15-bit exponent range) and rounding mode, detects tininess after
+//!   rounding, and produces the masked responses (denormal/zero, infinity or the largest finite
+//!   value) or the unmasked ones (exponent wrapped by 24576 for register results; nothing stored
+//!   for memory results). It reports PE/UE/OE and whether it rounded up (C1).
+//! - [`Fpu`] holds the architectural state (8 physical registers, TOP, control word, status
+//!   word, the empty/non-empty tags from which full and abridged tags are derived, last
+//!   instruction/operand pointers and opcode). Instructions are methods taking and returning
+//!   plain values: the CPU reads memory operands and passes them as [`Src`], and writes back
+//!   what a store returns (`None` = an unmasked exception suppressed the store). Environment and
+//!   save images are byte slices in the 16/32-bit real/protected layouts ([`EnvMode`]) and the
+//!   x87 part of the 512-byte FXSAVE area.
+//! - Exceptions follow the x87 precedence (stack fault, unsupported/SNaN, QNaN propagation,
+//!   other invalid and divide-by-zero, denormal, overflow/underflow, precision). An unmasked
+//!   IE/DE/ZE leaves the destination and stack untouched; ES and B are a live summary of
+//!   unmasked flags, so [`Fpu::exception_pending`] tells the CPU to raise #MF (CR0.NE=1) or
+//!   FERR#/IRQ 13 at the next waiting x87 instruction. The CPU handles CR0.EM/TS/MP, #NM and
+//!   WAIT, and records pointers with [`Fpu::set_last_instruction`].
+//!
+//! # What is exact
+//! Everything except the transcendentals is bit-exact with an Intel x87, including status word
+//! (C0-C3, flags, ES/B), tags and memory results, under all precision/rounding controls and
+//! exception masks: `cpu/tests/x87_host.rs` checks this against the host CPU over millions of
+//! random cases, and the rules below came from there where the SDM is silent or says
+//! "undefined":
+//! - FLD m32/m64 of a denormal loads the value even when #D is unmasked.
+//! - Unmasked OE/UE on a memory store raise only OE/UE (no PE); when the wrapped result of a
+//!   register destination is still out of range, it becomes infinity (or zero) with PE set.
+//! - FSCALE by zero and FPREM with an infinite divisor return the operand unchanged (no #U).
+//! - FPREM/FPREM1 with an exponent difference of 64 or more reduce by 2^(32 + d mod 32)
+//!   steps and clear C0, C1, C3; FCOMI and FCMOV leave C1 alone; FFREE clears it.
+//! - Compares write C0/C2/C3 (and FCOMI EFLAGS) even when an unmasked exception is raised.
+//! - FBLD weights non-decimal nibbles by their value.
+//!
+//! # Transcendentals
+//! FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X and FYL2XP1 are evaluated with 128-bit
+//! significands and rounded once, so they are correctly rounded except in vanishingly rare
+//! near-ties. Argument reduction uses the 66-bit pi of Intel hardware, exactly, so large or
+//! near-multiple-of-pi arguments give hardware's answers rather than the true sine. Real
+//! hardware is only accurate to about 1 ulp, so results can differ from a given CPU by one ulp
+//! (about 7% of random trigonometric cases and 1-3% of the others on the test host) and C1
+//! (which reports hardware's own internal rounding) can differ. F2XM1 and FYL2XP1 outside their
+//! documented domains (|x| > 1, |x| >= 1 - sqrt(2)/2) return the mathematical value, where
+//! hardware returns undefined results. Exceptions and special cases are exact.
+//!
+//! # Not modelled
+//! FISTTP (SSE3) and the 64-bit FXSAVE pointer variants beyond storing RIP/RDP as given. The
+//! reserved PC value 01b rounds to 64 bits, like the hardware tested.
 
 mod f80;
 mod ops;
 mod soft;
 mod state;
+#[cfg(test)]
+mod tests;
+mod trans;
 
 pub use f80::{Class, F80};
 pub use ops::{CmpFlags, Const, FOp, IntSize, Src};
+pub use soft::Rc;
 pub use state::{sw, EnvMode, Fpu, Tag};

@@ -18,6 +18,27 @@ pub enum Src {
 }
 
 impl Src {
+    /// The value, when it converts to a normal 80-bit number without any exception.
+    #[inline]
+    fn normal(self) -> Option<F80> {
+        match self {
+            Src::F64(b) => {
+                let e = ((b >> 52) & 0x7FF) as u16;
+                (e.wrapping_sub(1) < 0x7FE).then(|| {
+                    F80::new(b >> 63 != 0, e + (16383 - 1023), 1 << 63 | b << 11)
+                })
+            }
+            Src::F32(b) => {
+                let e = ((b >> 23) & 0xFF) as u16;
+                (e.wrapping_sub(1) < 0xFE).then(|| {
+                    F80::new(b >> 31 != 0, e + (16383 - 127), 1 << 63 | (b as u64) << 40)
+                })
+            }
+            Src::F80(v) => soft::is_normal(v).then_some(v),
+            Src::I16(_) | Src::I32(_) | Src::I64(_) => Some(self.convert().0),
+        }
+    }
+
     /// The exact extended value, and whether the operand counts as a denormal (#D).
     fn convert(self) -> (F80, bool) {
         match self {
@@ -128,7 +149,15 @@ impl Fpu {
         }
     }
 
-    fn compute(&self, env: &mut Env, op: FOp, d: F80, d_den: bool, s: F80, s_den: bool) -> Option<F80> {
+    fn compute(
+        &self,
+        env: &mut Env,
+        op: FOp,
+        d: F80,
+        d_den: bool,
+        s: F80,
+        s_den: bool,
+    ) -> Option<F80> {
         let (aop, rev) = binop(op);
         if rev {
             soft::arith(env, aop, s, d, s_den, d_den)
@@ -140,7 +169,20 @@ impl Fpu {
     // ----- loads -----
 
     /// FLD m32/m64/m80, FILD m16/m32/m64 (pass the value read from memory).
+    #[inline]
     pub fn fld(&mut self, src: Src) {
+        if let Some(v) = src.normal() {
+            if self.is_empty(7) {
+                self.set_c1(false);
+                self.push_value(v);
+                return;
+            }
+        }
+        self.fld_slow(src);
+    }
+
+    #[inline(never)]
+    fn fld_slow(&mut self, src: Src) {
         if !self.is_empty(7) {
             if self.stack_fault(true) {
                 self.push_value(F80::INDEFINITE);
@@ -247,8 +289,33 @@ impl Fpu {
         self.store_real(pop, Fmt::F64)
     }
 
+    #[inline]
     fn store_real(&mut self, pop: bool, fmt: Fmt) -> Option<u64> {
-        let (fbits, nan_ind, shift) = if fmt.p == 24 { (23u32, 0xFFC0_0000u64, 40u32) } else { (52, 0xFFF8_0000_0000_0000, 11) };
+        let p0 = self.phys(0);
+        let x = self.regs[p0];
+        if (self.valid >> p0) & 1 != 0 && soft::is_normal(x) {
+            let e = x.exp() as i32 - BIAS + fmt.bias;
+            if e > 0 && e < fmt.emax {
+                // In range for the destination: only rounding can happen.
+                let fbits = fmt.p - 1;
+                let mut env = self.env();
+                let (e, s) = env.round_pack(x.sign(), e, x.sig, 0, fmt);
+                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                self.pop_if(pop);
+                let sign = (x.sign() as u64) << (fbits + if fmt.p == 24 { 8 } else { 11 });
+                return Some(sign | (e as u64) << fbits | ((s << 1) >> (65 - fmt.p)));
+            }
+        }
+        self.store_real_slow(pop, fmt)
+    }
+
+    #[inline(never)]
+    fn store_real_slow(&mut self, pop: bool, fmt: Fmt) -> Option<u64> {
+        let (fbits, nan_ind, shift) = if fmt.p == 24 {
+            (23u32, 0xFFC0_0000u64, 40u32)
+        } else {
+            (52, 0xFFF8_0000_0000_0000, 11)
+        };
         let Some(x) = self.st0_or_underflow() else {
             if self.stack_fault(false) {
                 self.pop_if(pop);
@@ -342,7 +409,9 @@ impl Fpu {
             return None;
         };
         let mut env = self.env();
-        let r = self.to_int(&mut env, x, lo as i128, hi as i128).map(|v| v.unwrap_or(lo as i128) as i64);
+        let r = self
+            .to_int(&mut env, x, lo as i128, hi as i128)
+            .map(|v| v.unwrap_or(lo as i128) as i64);
         self.commit(&env);
         if r.is_some() {
             self.set_c1(env.up);
@@ -424,7 +493,27 @@ impl Fpu {
 
     /// Register forms: ST(dst) = ST(dst) op ST(src), then pop if `pop`. FADD ST(0),ST(i) is
     /// `farith(Add, 0, i, false)`; FSUBP ST(i),ST(0) is `farith(Sub, i, 0, true)`.
+    #[inline]
     pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
+        let (pd, ps) = (self.phys(dst), self.phys(src));
+        let (d, s) = (self.regs[pd], self.regs[ps]);
+        if (self.valid >> pd) & (self.valid >> ps) & 1 != 0 && soft::is_normal(d) && soft::is_normal(s) {
+            // Fast path: two normal operands.
+            let mut env = self.env();
+            let (aop, rev) = binop(op);
+            let (a, b) = if rev { (s, d) } else { (d, s) };
+            self.regs[pd] = soft::arith_normal(&mut env, aop, a, b);
+            self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+            if pop {
+                self.pop();
+            }
+            return;
+        }
+        self.farith_slow(op, dst, src, pop);
+    }
+
+    #[inline(never)]
+    fn farith_slow(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
         if self.is_empty(dst) || self.is_empty(src) {
             if self.stack_fault(false) {
                 self.set_st(dst, F80::INDEFINITE);
@@ -439,7 +528,25 @@ impl Fpu {
     }
 
     /// Memory forms (FADD m32/m64, FIADD m16/m32, ...): ST(0) = ST(0) op src.
+    #[inline]
     pub fn farith_mem(&mut self, op: FOp, src: Src) {
+        let p0 = self.phys(0);
+        let d = self.regs[p0];
+        if let Some(s) = src.normal() {
+            if (self.valid >> p0) & 1 != 0 && soft::is_normal(d) && !s.is_zero() {
+                let mut env = self.env();
+                let (aop, rev) = binop(op);
+                let (a, b) = if rev { (s, d) } else { (d, s) };
+                self.regs[p0] = soft::arith_normal(&mut env, aop, a, b);
+                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                return;
+            }
+        }
+        self.farith_mem_slow(op, src);
+    }
+
+    #[inline(never)]
+    fn farith_mem_slow(&mut self, op: FOp, src: Src) {
         if self.is_empty(0) {
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
@@ -502,7 +609,11 @@ impl Fpu {
                         env.flags |= PE;
                     }
                     env.up = inc;
-                    Some(if m == 0 { F80::zero(u.sign) } else { F80::from_u64(m).with_sign(u.sign) })
+                    Some(if m == 0 {
+                        F80::zero(u.sign)
+                    } else {
+                        F80::from_u64(m).with_sign(u.sign)
+                    })
                 }
             }
         });
@@ -527,9 +638,7 @@ impl Fpu {
         if self.is_empty(0) {
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
-                if self.is_empty(7) {
-                    self.push_value(F80::INDEFINITE);
-                }
+                self.push_value(F80::INDEFINITE);
             }
             return;
         }
@@ -551,7 +660,10 @@ impl Fpu {
             Class::Denormal | Class::PseudoDenormal if !env.raise(DE) => None,
             _ => {
                 let u = unpack(x);
-                Some((F80::from_i64((u.exp - BIAS) as i64), F80::new(u.sign, BIAS as u16, u.sig)))
+                Some((
+                    F80::from_i64((u.exp - BIAS) as i64),
+                    F80::new(u.sign, BIAS as u16, u.sig),
+                ))
             }
         };
         self.commit(&env);
@@ -565,6 +677,7 @@ impl Fpu {
     /// FPREM (`ieee` = false) and FPREM1 (`ieee` = true).
     pub fn fprem(&mut self, ieee: bool) {
         if self.is_empty(0) || self.is_empty(1) {
+            self.sw &= !sw::C2;
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
             }
@@ -578,7 +691,7 @@ impl Fpu {
             self.set_st(0, v);
             match q {
                 Quot::Done(q) => self.set_cc(q & 2 != 0, false, q & 1 != 0, q & 4 != 0),
-                Quot::Partial => self.sw |= sw::C2,
+                Quot::Partial => self.set_cc(false, true, false, false),
                 Quot::None => {
                     self.set_c1(false);
                     self.sw &= !sw::C2;
@@ -586,6 +699,7 @@ impl Fpu {
             }
         } else {
             self.set_c1(false);
+            self.sw &= !sw::C2;
         }
     }
 
@@ -649,13 +763,16 @@ impl Fpu {
     /// FCOMI/FCOMIP (`unordered` = false) and FUCOMI/FUCOMIP: ST(0) against ST(i). Returns
     /// ZF/PF/CF to store in EFLAGS (OF, SF and AF are cleared), None to leave EFLAGS alone.
     pub fn fcomi(&mut self, i: u8, unordered: bool, pop: bool) -> Option<CmpFlags> {
-        const UN: CmpFlags = CmpFlags { zf: true, pf: true, cf: true };
+        const UN: CmpFlags = CmpFlags {
+            zf: true,
+            pf: true,
+            cf: true,
+        };
         if self.is_empty(0) || self.is_empty(i) {
             if self.stack_fault(false) {
                 self.pop_if(pop);
-                return Some(UN);
             }
-            return None;
+            return Some(UN);
         }
         let (a, b) = (self.st(0), self.st(i));
         let mut env = self.env();
@@ -666,9 +783,21 @@ impl Fpu {
             self.pop_if(pop);
         }
         Some(match c {
-            Cmp::Greater => CmpFlags { zf: false, pf: false, cf: false },
-            Cmp::Less => CmpFlags { zf: false, pf: false, cf: true },
-            Cmp::Equal => CmpFlags { zf: true, pf: false, cf: false },
+            Cmp::Greater => CmpFlags {
+                zf: false,
+                pf: false,
+                cf: false,
+            },
+            Cmp::Less => CmpFlags {
+                zf: false,
+                pf: false,
+                cf: true,
+            },
+            Cmp::Equal => CmpFlags {
+                zf: true,
+                pf: false,
+                cf: false,
+            },
             Cmp::Unordered => UN,
         })
     }
@@ -715,7 +844,7 @@ impl Fpu {
     /// FCMOVcc ST(0), ST(i): `cond` is the EFLAGS condition evaluated by the CPU.
     pub fn fcmov(&mut self, cond: bool, i: u8) {
         if self.is_empty(0) || self.is_empty(i) {
-            if self.stack_fault(false) && cond {
+            if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
             }
             return;
@@ -730,6 +859,7 @@ impl Fpu {
     pub fn ffree(&mut self, i: u8) {
         let p = self.phys(i);
         self.valid &= !(1 << p);
+        self.set_c1(false);
     }
     /// FFREEP ST(i) (DF C0+i): free, then pop.
     pub fn ffreep(&mut self, i: u8) {
@@ -745,6 +875,15 @@ impl Fpu {
     pub fn fdecstp(&mut self) {
         self.top = (self.top + 7) & 7;
         self.set_c1(false);
+    }
+}
+
+/// A pseudo-denormal re-encoded with exponent 1 (same value); anything else unchanged.
+fn canonical(a: F80) -> F80 {
+    if a.exp() == 0 && a.sig >> 63 != 0 {
+        F80::new(a.sign(), 1, a.sig)
+    } else {
+        a
     }
 }
 
@@ -770,7 +909,11 @@ fn fscale(env: &mut Env, a: F80, b: F80) -> Option<F80> {
         if a.is_zero() || a.is_inf() {
             return Some(a);
         }
-        return Some(if b.sign() { F80::zero(a.sign()) } else { F80::inf(a.sign()) });
+        return Some(if b.sign() {
+            F80::zero(a.sign())
+        } else {
+            F80::inf(a.sign())
+        });
     }
     if (a.is_denormal() || b.is_denormal()) && !env.raise(DE) {
         return None;
@@ -797,6 +940,10 @@ fn fscale(env: &mut Env, a: F80, b: F80) -> Option<F80> {
             m
         }
     };
+    if b.is_zero() {
+        // Unchanged (a pseudo-denormal gets its canonical encoding), without #U.
+        return Some(canonical(a));
+    }
     let u = unpack(a);
     Some(env.pack80(u.sign, u.exp + n, u.sig, 0, 64))
 }
@@ -806,7 +953,7 @@ fn fscale(env: &mut Env, a: F80, b: F80) -> Option<F80> {
 enum Quot {
     /// Complete: the low three quotient bits.
     Done(u64),
-    /// Incomplete (C2 = 1).
+    /// Incomplete (C2 = 1; C0, C1 and C3 are cleared).
     Partial,
     /// No quotient (invalid or NaN operands).
     None,
@@ -829,11 +976,14 @@ fn fprem(env: &mut Env, a: F80, b: F80, ieee: bool) -> Option<(F80, Quot)> {
     if (a.is_denormal() || b.is_denormal()) && !env.raise(DE) {
         return None;
     }
-    if a.is_zero() || b.is_inf() {
+    if a.is_zero() {
         return Some((a, Quot::Done(0)));
     }
     let (ua, ub) = (unpack(a), unpack(b));
     let d = ua.exp - ub.exp;
+    if b.is_inf() {
+        return Some((canonical(a), Quot::Done(0)));
+    }
     if d < 0 && !(ieee && d == -1) {
         // |a| < |b|: the remainder is a itself (normalized/denormalized like any result).
         return Some((env.pack80(ua.sign, ua.exp, ua.sig, 0, 64), Quot::Done(0)));
@@ -859,5 +1009,12 @@ fn fprem(env: &mut Env, a: F80, b: F80, ieee: bool) -> Option<(F80, Quot)> {
         let lz = r.leading_zeros() as i32 - 64;
         env.pack80(sign, scale - lz, (r as u64) << lz, 0, 64)
     };
-    Some((v, if partial { Quot::Partial } else { Quot::Done(q as u64 & 7) }))
+    Some((
+        v,
+        if partial {
+            Quot::Partial
+        } else {
+            Quot::Done(q as u64 & 7)
+        },
+    ))
 }

@@ -22,13 +22,9 @@ pub enum Rc {
 }
 
 impl Rc {
+    #[inline]
     pub fn from_cw(cw: u16) -> Rc {
-        match (cw >> 10) & 3 {
-            0 => Rc::Nearest,
-            1 => Rc::Down,
-            2 => Rc::Up,
-            _ => Rc::Chop,
-        }
+        [Rc::Nearest, Rc::Down, Rc::Up, Rc::Chop][((cw >> 10) & 3) as usize]
     }
 }
 
@@ -44,20 +40,32 @@ pub struct Fmt {
 
 impl Fmt {
     pub const fn ext(p: u32) -> Fmt {
-        Fmt { bias: BIAS, emax: 0x7FFE, p, wrap: WRAP }
+        Fmt {
+            bias: BIAS,
+            emax: 0x7FFE,
+            p,
+            wrap: WRAP,
+        }
     }
-    pub const F64: Fmt = Fmt { bias: 1023, emax: 0x7FE, p: 53, wrap: 1536 };
-    pub const F32: Fmt = Fmt { bias: 127, emax: 0xFE, p: 24, wrap: 192 };
+    pub const F64: Fmt = Fmt {
+        bias: 1023,
+        emax: 0x7FE,
+        p: 53,
+        wrap: 1536,
+    };
+    pub const F32: Fmt = Fmt {
+        bias: 127,
+        emax: 0xFE,
+        p: 24,
+        wrap: 192,
+    };
 }
 
 /// Precision in bits selected by the PC field (bits 9:8). The reserved value 01 behaves like
 /// 64-bit precision.
+#[inline]
 pub fn prec_from_cw(cw: u16) -> u32 {
-    match (cw >> 8) & 3 {
-        0 => 24,
-        2 => 53,
-        _ => 64,
-    }
+    [24, 64, 53, 64][((cw >> 8) & 3) as usize]
 }
 
 /// The rounding environment of one operation and the exceptions it raised.
@@ -76,7 +84,13 @@ pub struct Env {
 
 impl Env {
     pub fn new(cw: u16) -> Env {
-        Env { rc: Rc::from_cw(cw), p: prec_from_cw(cw), masks: cw & 0x3F, flags: 0, up: false }
+        Env {
+            rc: Rc::from_cw(cw),
+            p: prec_from_cw(cw),
+            masks: cw & 0x3F,
+            flags: 0,
+            up: false,
+        }
     }
     /// Raise `f`; true when every exception in `f` is masked (execution continues).
     #[inline]
@@ -104,10 +118,18 @@ pub struct Unp {
 pub fn unpack(x: F80) -> Unp {
     let e = x.exp() as i32;
     if x.sig >> 63 != 0 {
-        Unp { sign: x.sign(), exp: e.max(1), sig: x.sig }
+        Unp {
+            sign: x.sign(),
+            exp: e.max(1),
+            sig: x.sig,
+        }
     } else {
         let lz = x.sig.leading_zeros() as i32;
-        Unp { sign: x.sign(), exp: 1 - lz, sig: x.sig << lz }
+        Unp {
+            sign: x.sign(),
+            exp: 1 - lz,
+            sig: x.sig << lz,
+        }
     }
 }
 
@@ -160,8 +182,62 @@ impl Env {
     /// Round and pack a normalized value `sig.extra * 2^(exp - fmt.bias - 63)` (sig bit 63 set)
     /// into `fmt`. Returns the biased exponent field and the significand with the integer bit at
     /// bit 63 (denormal results: exponent 0, integer bit clear). Sets PE/UE/OE and `up`.
-    pub fn round_pack(&mut self, sign: bool, mut exp: i32, sig: u64, extra: u64, fmt: Fmt) -> (i32, u64) {
+    #[inline(always)]
+    pub fn round_pack(
+        &mut self,
+        sign: bool,
+        exp: i32,
+        sig: u64,
+        extra: u64,
+        fmt: Fmt,
+    ) -> (i32, u64) {
         debug_assert!(sig >> 63 == 1);
+        if exp > 0 && exp < fmt.emax {
+            // Fast path: no overflow or underflow is possible. `lost` holds the discarded
+            // bits left-aligned (bit 63 = one half), the rest jammed into bit 0.
+            let drop = 64 - fmt.p;
+            let (kept, lost, lsb) = if drop == 0 {
+                (sig, extra, sig & 1)
+            } else {
+                (
+                    sig & (u64::MAX << drop),
+                    sig << (64 - drop) | (extra != 0) as u64,
+                    (sig >> drop) & 1,
+                )
+            };
+            if lost == 0 {
+                self.up = false;
+                return (exp, sig);
+            }
+            self.flags |= PE;
+            let inc = match self.rc {
+                Rc::Nearest => lost > 1 << 63 || (lost == 1 << 63 && lsb != 0),
+                Rc::Down => sign,
+                Rc::Up => !sign,
+                Rc::Chop => false,
+            };
+            self.up = inc;
+            if !inc {
+                return (exp, kept);
+            }
+            return match kept.checked_add(1 << drop) {
+                Some(s) => (exp, s),
+                None => (exp + 1, 1 << 63),
+            };
+        }
+        self.round_pack_slow(sign, exp, sig, extra, fmt)
+    }
+
+    /// [`Env::round_pack`] for results that may overflow or underflow.
+    #[inline(never)]
+    fn round_pack_slow(
+        &mut self,
+        sign: bool,
+        mut exp: i32,
+        sig: u64,
+        extra: u64,
+        fmt: Fmt,
+    ) -> (i32, u64) {
         let drop = 64 - fmt.p;
         if exp <= 0 {
             // Tininess is detected after rounding (as if the exponent range were unbounded).
@@ -173,13 +249,16 @@ impl Env {
                 if !self.masked(UE) && exp + fmt.wrap > 0 {
                     self.flags |= UE;
                     exp += fmt.wrap;
+                } else if !self.masked(UE) {
+                    // Even the scaled result is too small: a signed zero.
+                    self.flags |= UE | PE;
+                    self.up = false;
+                    return (0, 0);
                 } else {
-                    if !self.masked(UE) {
-                        self.flags |= UE;
-                    }
                     let sh = (1 - exp) as u32;
                     let x = shr_sticky128((sig as u128) << 64 | extra as u128, sh);
-                    let (s, _, inc, inexact) = round_bits(self.rc, sign, (x >> 64) as u64, x as u64, drop);
+                    let (s, _, inc, inexact) =
+                        round_bits(self.rc, sign, (x >> 64) as u64, x as u64, drop);
                     if inexact {
                         self.flags |= UE | PE;
                     }
@@ -222,19 +301,10 @@ impl Env {
     }
 
     /// [`Env::round_pack`] into the register format at precision `p`.
-    #[inline]
+    #[inline(always)]
     pub fn pack80(&mut self, sign: bool, exp: i32, sig: u64, extra: u64, p: u32) -> F80 {
         let (e, s) = self.round_pack(sign, exp, sig, extra, Fmt::ext(p));
         F80::new(sign, (e & 0x7FFF) as u16, s)
-    }
-
-    /// Round a u128 with the binary point such that bit 127 has weight 2^(exp127-BIAS).
-    #[inline]
-    fn pack128(&mut self, sign: bool, exp127: i32, x: u128, p: u32) -> F80 {
-        debug_assert!(x != 0);
-        let lz = x.leading_zeros();
-        let x = x << lz;
-        self.pack80(sign, exp127 - lz as i32, (x >> 64) as u64, x as u64, p)
     }
 }
 
@@ -289,7 +359,30 @@ pub enum ArithOp {
 
 /// `a op b` at precision `env.p`. `a_den`/`b_den` say the operand raises #D (a denormal in
 /// its source format). None: an unmasked exception suppressed the result.
+#[inline(always)]
 pub fn arith(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: bool) -> Option<F80> {
+    if is_normal(a) && is_normal(b) && !(a_den || b_den) {
+        return Some(arith_normal(env, op, a, b));
+    }
+    arith_special(env, op, a, b, a_den, b_den)
+}
+
+/// [`arith`] for two normal operands (no special cases, no #D).
+#[inline(always)]
+pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
+    let ua = Unp { sign: a.sign(), exp: a.exp() as i32, sig: a.sig };
+    let ub = Unp { sign: b.sign(), exp: b.exp() as i32, sig: b.sig };
+    match op {
+        ArithOp::Add => add_finite(env, ua, ub),
+        ArithOp::Sub => add_finite(env, ua, Unp { sign: !ub.sign, ..ub }),
+        ArithOp::Mul => mul_finite(env, ua, ub),
+        ArithOp::Div => div_finite(env, ua, ub),
+    }
+}
+
+/// [`arith`] when an operand is not a normal number.
+#[inline(never)]
+fn arith_special(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: bool) -> Option<F80> {
     if let Some(r) = screen2(env, a, b) {
         return r;
     }
@@ -353,9 +446,7 @@ pub fn arith(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: boo
             if za || zb {
                 return Some(F80::zero(s));
             }
-            let (ua, ub) = (unpack(a), unpack(b));
-            let prod = ua.sig as u128 * ub.sig as u128;
-            Some(env.pack128(s, ua.exp + ub.exp - BIAS + 1, prod, env.p))
+            Some(mul_finite(env, unpack(a), unpack(b)))
         }
         ArithOp::Div => {
             let s = sa ^ sb;
@@ -365,38 +456,95 @@ pub fn arith(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: boo
             if ib || za {
                 return Some(F80::zero(s));
             }
-            let (ua, ub) = (unpack(a), unpack(b));
-            let (n, exp) = if ua.sig >= ub.sig {
-                ((ua.sig as u128) << 63, ua.exp - ub.exp + BIAS)
-            } else {
-                ((ua.sig as u128) << 64, ua.exp - ub.exp + BIAS - 1)
-            };
-            let d = ub.sig as u128;
-            let q = (n / d) as u64;
-            let r = n % d;
-            let n2 = r << 64;
-            let q2 = (n2 / d) as u64;
-            let r2 = n2 % d;
-            Some(env.pack80(s, exp, q, q2 | (r2 != 0) as u64, env.p))
+            Some(div_finite(env, unpack(a), unpack(b)))
         }
     }
 }
 
 /// Sum of two finite non-zero values.
+#[inline(always)]
 fn add_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
-    let (big, small) = if (a.exp, a.sig) >= (b.exp, b.sig) { (a, b) } else { (b, a) };
-    let d = (big.exp - small.exp) as u32;
-    let x = (big.sig as u128) << 63;
-    let y = shr_sticky128((small.sig as u128) << 63, d);
-    if a.sign == b.sign {
-        env.pack128(big.sign, big.exp + 1, x + y, env.p)
+    let (big, small) = if a.exp > b.exp || (a.exp == b.exp && a.sig >= b.sig) {
+        (a, b)
     } else {
-        let diff = x - y;
-        if diff == 0 {
-            return F80::zero(env.rc == Rc::Down);
+        (b, a)
+    };
+    // Align the smaller significand: (hi, lo) with the bits shifted out in lo, jammed into
+    // its lowest bit once they fall off the end.
+    let d = (big.exp - small.exp) as u32;
+    let (s_hi, s_lo) = match d {
+        0 => (small.sig, 0),
+        1..=63 => (small.sig >> d, small.sig << (64 - d)),
+        64 => (0, small.sig),
+        65..=127 => (0, (small.sig >> (d - 64)) | (small.sig << (128 - d) != 0) as u64),
+        _ => (0, 1),
+    };
+    if a.sign == b.sign {
+        let (hi, carry) = big.sig.overflowing_add(s_hi);
+        if carry {
+            let extra = (s_lo >> 1) | (hi << 63) | (s_lo & 1);
+            env.pack80(big.sign, big.exp + 1, (hi >> 1) | 1 << 63, extra, env.p)
+        } else {
+            env.pack80(big.sign, big.exp, hi, s_lo, env.p)
         }
-        env.pack128(big.sign, big.exp + 1, diff, env.p)
+    } else {
+        let (mut lo, borrow) = 0u64.overflowing_sub(s_lo);
+        let mut hi = big.sig - s_hi - borrow as u64;
+        let mut exp = big.exp;
+        if hi == 0 {
+            if lo == 0 {
+                return F80::zero(env.rc == Rc::Down);
+            }
+            hi = lo;
+            lo = 0;
+            exp -= 64;
+        }
+        let lz = hi.leading_zeros();
+        if lz != 0 {
+            hi = hi << lz | lo >> (64 - lz);
+            lo <<= lz;
+            exp -= lz as i32;
+        }
+        env.pack80(big.sign, exp, hi, lo, env.p)
     }
+}
+
+/// A normal number (exponent 1..=7FFEh, integer bit set).
+#[inline]
+pub fn is_normal(x: F80) -> bool {
+    x.exp().wrapping_sub(1) < 0x7FFE && x.sig >> 63 != 0
+}
+
+/// Product of two finite non-zero values.
+#[inline(always)]
+fn mul_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
+    let prod = a.sig as u128 * b.sig as u128;
+    let exp = a.exp + b.exp - BIAS;
+    let sign = a.sign ^ b.sign;
+    if prod >> 127 != 0 {
+        env.pack80(sign, exp + 1, (prod >> 64) as u64, prod as u64, env.p)
+    } else {
+        let p = prod << 1;
+        env.pack80(sign, exp, (p >> 64) as u64, p as u64, env.p)
+    }
+}
+
+/// Quotient of two finite non-zero values: 64 quotient bits, then 64 more as rounding bits
+/// with the final remainder jammed into the lowest.
+#[inline(always)]
+fn div_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
+    let (n, exp) = if a.sig >= b.sig {
+        ((a.sig as u128) << 63, a.exp - b.exp + BIAS)
+    } else {
+        ((a.sig as u128) << 64, a.exp - b.exp + BIAS - 1)
+    };
+    let d = b.sig as u128;
+    let q = (n / d) as u64;
+    let r = n % d;
+    let n2 = r << 64;
+    let q2 = (n2 / d) as u64;
+    let r2 = n2 % d;
+    env.pack80(a.sign ^ b.sign, exp, q, q2 | (r2 != 0) as u64, env.p)
 }
 
 /// Integer square root of a u128: (floor(sqrt(m)), m - s^2).
@@ -433,7 +581,11 @@ pub fn sqrt(env: &mut Env, a: F80, a_den: bool) -> Option<F80> {
     }
     let u = unpack(a);
     let e = u.exp - BIAS;
-    let m = if e & 1 == 0 { (u.sig as u128) << 63 } else { (u.sig as u128) << 64 };
+    let m = if e & 1 == 0 {
+        (u.sig as u128) << 63
+    } else {
+        (u.sig as u128) << 64
+    };
     let (s, r) = isqrt(m);
     let extra = if r == 0 {
         0
@@ -450,7 +602,11 @@ pub fn sqrt(env: &mut Env, a: F80, a_den: bool) -> Option<F80> {
 pub fn round_to_int(rc: Rc, u: Unp) -> Option<(u64, bool, bool)> {
     let k = BIAS + 63 - u.exp; // number of fraction bits in sig
     if k <= 0 {
-        return if k == 0 { Some((u.sig, false, false)) } else { None };
+        return if k == 0 {
+            Some((u.sig, false, false))
+        } else {
+            None
+        };
     }
     let (int, lost) = if k < 64 {
         (u.sig >> k, ((u.sig << (64 - k)) as u128) << 64)
@@ -476,7 +632,14 @@ pub enum Cmp {
 /// Compare two values. `quiet`: only SNaNs (and unsupported formats) raise IE (FUCOM);
 /// otherwise any NaN does (FCOM). Returns the relation and whether every raised exception was
 /// masked (the instruction completes).
-pub fn compare(env: &mut Env, a: F80, b: F80, a_den: bool, b_den: bool, quiet: bool) -> (Cmp, bool) {
+pub fn compare(
+    env: &mut Env,
+    a: F80,
+    b: F80,
+    a_den: bool,
+    b_den: bool,
+    quiet: bool,
+) -> (Cmp, bool) {
     let (ca, cb) = (a.class(), b.class());
     if ca == Class::Unsupported || cb == Class::Unsupported {
         return (Cmp::Unordered, env.raise(IE));

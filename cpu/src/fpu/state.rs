@@ -227,8 +227,10 @@ impl Fpu {
     }
 
     fn write_env(&self, mode: EnvMode, out: &mut [u8]) {
-        let put16 = |o: &mut [u8], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
-        let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let put16 =
+            |o: &mut [u8], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let (cw, st, tw) = (self.cw, self.status(), self.tag_word());
         let lip = ((self.fcs as u32) << 4).wrapping_add(self.fip as u32);
         let ldp = ((self.fds as u32) << 4).wrapping_add(self.fdp as u32);
@@ -275,7 +277,8 @@ impl Fpu {
 
     fn read_env(&mut self, mode: EnvMode, img: &[u8]) {
         let get16 = |at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
-        let get32 = |at: usize| u32::from_le_bytes([img[at], img[at + 1], img[at + 2], img[at + 3]]);
+        let get32 =
+            |at: usize| u32::from_le_bytes([img[at], img[at + 1], img[at + 2], img[at + 3]]);
         let (cw, st, tw);
         match mode {
             EnvMode::Prot32 | EnvMode::Real32 => {

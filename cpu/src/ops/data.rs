@@ -41,17 +41,6 @@ pub fn nop<B: Bus>(_cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-/// x87 escape with no FPU model: the effective address is formed and checked, nothing else.
-pub fn fpu_nop<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if cpu.cr0 & 0x4 != 0 || cpu.cr0 & 0x8 != 0 {
-        return Err(Exc::nm());
-    }
-    if op.a == Kind::Mem {
-        cpu.lin_r(op.seg, cpu.ea(op), op.size as u32)?;
-    }
-    Ok(())
-}
-
 pub fn mov<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.read_b(op)?;
     cpu.write_a(op, v)

@@ -11,6 +11,7 @@ pub mod shift;
 pub mod stack;
 pub mod string;
 pub mod system;
+pub mod x87;
 
 use crate::{Bus, Cpu};
 

@@ -1,0 +1,406 @@
+//! x87 instructions: the CPU side of [`crate::fpu`]. Decoding keeps the escape opcode (D8-DF,
+//! in `aux` as 0-7) and the ModR/M byte (`imm2`); this module reads memory operands, checks
+//! CR0.EM/TS and pending exceptions, calls the FPU model and writes results back.
+
+use crate::decode::{Kind, Op};
+use crate::exception::{self, Exc};
+use crate::flags;
+use crate::fpu::{Const, EnvMode, FOp, IntSize, Src, F80};
+use crate::{Bus, Cpu};
+
+const CR0_MP: u32 = 1 << 1;
+const CR0_EM: u32 = 1 << 2;
+const CR0_TS: u32 = 1 << 3;
+const CR0_NE: u32 = 1 << 5;
+
+impl<B: Bus> Cpu<B> {
+    /// Raises a pending unmasked x87 exception: #MF when CR0.NE is set, else FERR# (IRQ 13
+    /// on a PC) and the instruction goes on.
+    fn fpu_pending(&mut self) -> Result<(), Exc> {
+        if self.fpu.exception_pending() {
+            if self.cr0 & CR0_NE != 0 {
+                return Err(Exc::new(exception::MF));
+            }
+            self.bus.ferr();
+        }
+        Ok(())
+    }
+
+    /// Checks that a store can complete before the FPU state changes (a fault must leave the
+    /// instruction restartable).
+    fn probe_write(&mut self, seg: u8, off: u32, size: u32, amask: u32) -> Result<u32, Exc> {
+        let lin = self.lin_w(seg, off, size)?;
+        let _ = amask;
+        self.translate(lin, true)?;
+        self.translate(lin.wrapping_add(size - 1), true)?;
+        Ok(lin)
+    }
+
+    fn read_bytes_at(&mut self, lin: u32, out: &mut [u8]) -> Result<(), Exc> {
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = self.lin_read(lin.wrapping_add(i as u32), 1)? as u8;
+        }
+        Ok(())
+    }
+
+    fn write_bytes_at(&mut self, lin: u32, data: &[u8]) -> Result<(), Exc> {
+        for (i, &b) in data.iter().enumerate() {
+            self.lin_write(lin.wrapping_add(i as u32), 1, b as u32)?;
+        }
+        Ok(())
+    }
+
+    fn env_mode(&self, osize: u8) -> EnvMode {
+        let pm = self.pe() && !self.flags.vm();
+        match (osize == 4, pm) {
+            (false, false) => EnvMode::Real16,
+            (false, true) => EnvMode::Prot16,
+            (true, false) => EnvMode::Real32,
+            (true, true) => EnvMode::Prot32,
+        }
+    }
+}
+
+/// WAIT/FWAIT: #NM when both TS and MP are set, then pending exceptions.
+pub fn wait<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    if cpu.cr0 & (CR0_TS | CR0_MP) == (CR0_TS | CR0_MP) {
+        return Err(Exc::nm());
+    }
+    cpu.fpu_pending()
+}
+
+/// Control instructions that do not wait for pending exceptions (FN* forms).
+fn no_wait(esc: u8, modrm: u8) -> bool {
+    let reg = (modrm >> 3) & 7;
+    let mem = modrm < 0xC0;
+    match esc {
+        1 => mem && (reg == 6 || reg == 7),
+        3 => !mem && matches!(modrm, 0xE0..=0xE4),
+        5 => mem && (reg == 6 || reg == 7),
+        7 => !mem && modrm == 0xE0,
+        _ => false,
+    }
+}
+
+/// Every x87 escape (D8-DF).
+pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if cpu.cr0 & (CR0_EM | CR0_TS) != 0 {
+        return Err(Exc::nm());
+    }
+    let esc = op.aux & 7;
+    let modrm = op.imm2 as u8;
+    if !no_wait(esc, modrm) {
+        cpu.fpu_pending()?;
+    }
+    let reg = (modrm >> 3) & 7;
+    if op.a == Kind::Mem {
+        mem_form(cpu, op, esc, reg)
+    } else {
+        reg_form(cpu, op, esc, reg, modrm & 7)
+    }
+}
+
+fn record<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, data: Option<(u16, u64)>) {
+    let m = if cpu.code32() { u32::MAX } else { 0xFFFF };
+    let ip = cpu.eip.wrapping_sub(op.len as u32) & m;
+    let cs = cpu.seg[crate::SegReg::Cs as usize].sel;
+    let fop = ((op.aux as u16 & 7) << 8) | (op.imm2 as u16 & 0xFF);
+    cpu.fpu.set_last_instruction(cs, ip as u64, fop, data);
+}
+
+fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<(), Exc> {
+    let ea = cpu.ea(op);
+    let seg = op.seg;
+    let ds = cpu.seg[seg as usize % 6].sel;
+    let rd = |cpu: &mut Cpu<B>, size: u8| cpu.read_mem(seg, ea, size);
+    let arith_like = matches!(esc, 0 | 2 | 4 | 6);
+    if arith_like {
+        let src = match esc {
+            0 => Src::F32(rd(cpu, 4)?),
+            2 => Src::I32(rd(cpu, 4)? as i32),
+            4 => {
+                let lo = rd(cpu, 4)? as u64;
+                let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+                Src::F64(lo | hi << 32)
+            }
+            _ => Src::I16(rd(cpu, 2)? as u16 as i16),
+        };
+        record(cpu, op, Some((ds, ea as u64)));
+        match reg {
+            2 => cpu.fpu.fcom_mem(src, false),
+            3 => cpu.fpu.fcom_mem(src, true),
+            r => {
+                if let Some(f) = FOp::from_reg(r) {
+                    cpu.fpu.farith_mem(f, src);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let data = Some((ds, ea as u64));
+    match (esc, reg) {
+        // Loads.
+        (1, 0) => {
+            let v = rd(cpu, 4)?;
+            record(cpu, op, data);
+            cpu.fpu.fld(Src::F32(v));
+        }
+        (5, 0) => {
+            let lo = rd(cpu, 4)? as u64;
+            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+            record(cpu, op, data);
+            cpu.fpu.fld(Src::F64(lo | hi << 32));
+        }
+        (3, 5) | (7, 4) => {
+            let lin = cpu.lin_r(seg, ea, 10)?;
+            let mut b = [0u8; 10];
+            cpu.read_bytes_at(lin, &mut b)?;
+            record(cpu, op, data);
+            if esc == 3 {
+                cpu.fpu.fld(Src::F80(F80::from_bytes(&b)));
+            } else {
+                cpu.fpu.fbld(&b);
+            }
+        }
+        (3, 0) => {
+            let v = rd(cpu, 4)? as i32;
+            record(cpu, op, data);
+            cpu.fpu.fld(Src::I32(v));
+        }
+        (7, 0) => {
+            let v = rd(cpu, 2)? as u16 as i16;
+            record(cpu, op, data);
+            cpu.fpu.fld(Src::I16(v));
+        }
+        (7, 5) => {
+            let lo = rd(cpu, 4)? as u64;
+            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+            record(cpu, op, data);
+            cpu.fpu.fld(Src::I64((lo | hi << 32) as i64));
+        }
+        // Stores: the destination is checked before the FPU state changes.
+        (1, 2) | (1, 3) => {
+            let lin = cpu.probe_write(seg, ea, 4, op.amask)?;
+            record(cpu, op, data);
+            if let Some(v) = cpu.fpu.fst_f32(reg == 3) {
+                cpu.lin_write(lin, 4, v)?;
+            }
+        }
+        (5, 2) | (5, 3) => {
+            let lin = cpu.probe_write(seg, ea, 8, op.amask)?;
+            record(cpu, op, data);
+            if let Some(v) = cpu.fpu.fst_f64(reg == 3) {
+                cpu.write_bytes_at(lin, &v.to_le_bytes())?;
+            }
+        }
+        (3, 7) => {
+            let lin = cpu.probe_write(seg, ea, 10, op.amask)?;
+            record(cpu, op, data);
+            if let Some(v) = cpu.fpu.fst_f80(true) {
+                cpu.write_bytes_at(lin, &v.to_bytes())?;
+            }
+        }
+        (3, 2) | (3, 3) | (7, 2) | (7, 3) | (7, 7) => {
+            let (size, isz) = match (esc, reg) {
+                (3, _) => (4, IntSize::I32),
+                (7, 7) => (8, IntSize::I64),
+                _ => (2, IntSize::I16),
+            };
+            let lin = cpu.probe_write(seg, ea, size, op.amask)?;
+            record(cpu, op, data);
+            let pop = reg == 3 || reg == 7;
+            if let Some(v) = cpu.fpu.fist(isz, pop) {
+                cpu.write_bytes_at(lin, &v.to_le_bytes()[..size as usize])?;
+            }
+        }
+        (7, 6) => {
+            let lin = cpu.probe_write(seg, ea, 10, op.amask)?;
+            record(cpu, op, data);
+            if let Some(v) = cpu.fpu.fbstp() {
+                cpu.write_bytes_at(lin, &v)?;
+            }
+        }
+        // Control word, status word, environment and full state.
+        (1, 5) => {
+            let v = rd(cpu, 2)? as u16;
+            cpu.fpu.fldcw(v);
+        }
+        (1, 7) => {
+            let v = cpu.fpu.fstcw() as u32;
+            cpu.write_mem(seg, ea, 2, v)?;
+        }
+        (5, 7) => {
+            let v = cpu.fpu.fstsw() as u32;
+            cpu.write_mem(seg, ea, 2, v)?;
+        }
+        (1, 4) | (5, 4) => {
+            let mode = cpu.env_mode(op.osize);
+            let len = if esc == 1 {
+                mode.env_len()
+            } else {
+                mode.save_len()
+            };
+            let lin = cpu.lin_r(seg, ea, len as u32)?;
+            let mut img = vec![0u8; len];
+            cpu.read_bytes_at(lin, &mut img)?;
+            if esc == 1 {
+                cpu.fpu.fldenv(mode, &img);
+            } else {
+                cpu.fpu.frstor(mode, &img);
+            }
+        }
+        (1, 6) | (5, 6) => {
+            let mode = cpu.env_mode(op.osize);
+            let len = if esc == 1 {
+                mode.env_len()
+            } else {
+                mode.save_len()
+            };
+            let lin = cpu.probe_write(seg, ea, len as u32, op.amask)?;
+            let mut img = vec![0u8; len];
+            if esc == 1 {
+                cpu.fpu.fstenv(mode, &mut img);
+            } else {
+                cpu.fpu.fsave(mode, &mut img);
+            }
+            cpu.write_bytes_at(lin, &img)?;
+        }
+        // FISTTP (SSE3) and the undefined slots.
+        _ => return Err(Exc::ud()),
+    }
+    Ok(())
+}
+
+fn reg_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8, i: u8) -> Result<(), Exc> {
+    let modrm = op.imm2 as u8;
+    let fpu = &mut cpu.fpu;
+    match (esc, reg) {
+        (0, 2) | (4, 2) => fpu.fcom_st(i, false, 0),
+        (0, 3) | (4, 3) | (6, 2) => fpu.fcom_st(i, false, 1),
+        (0, r) => {
+            if let Some(f) = FOp::from_reg(r) {
+                fpu.farith(f, 0, i, false);
+            }
+        }
+        (4, r) | (6, r) => {
+            // The st(i), st forms swap SUB/SUBR and DIV/DIVR in their encoding.
+            let f = match r {
+                0 => FOp::Add,
+                1 => FOp::Mul,
+                4 => FOp::SubR,
+                5 => FOp::Sub,
+                6 => FOp::DivR,
+                7 => FOp::Div,
+                _ if esc == 6 && modrm == 0xD9 => {
+                    fpu.fcom_st(1, false, 2);
+                    return finish(cpu, op);
+                }
+                _ => return Err(Exc::ud()),
+            };
+            fpu.farith(f, i, 0, esc == 6);
+        }
+        (1, 0) => fpu.fld_st(i),
+        (1, 1) | (5, 1) | (7, 1) => fpu.fxch(i),
+        (1, 2) if modrm == 0xD0 => {}
+        (1, 3) | (7, 2) | (7, 3) => fpu.fst_st(i, true),
+        (1, 4) => match modrm {
+            0xE0 => fpu.fchs(),
+            0xE1 => fpu.fabs(),
+            0xE4 => fpu.ftst(),
+            0xE5 => fpu.fxam(),
+            _ => return Err(Exc::ud()),
+        },
+        (1, 5) => {
+            let c = match modrm {
+                0xE8 => Const::One,
+                0xE9 => Const::L2T,
+                0xEA => Const::L2E,
+                0xEB => Const::Pi,
+                0xEC => Const::Lg2,
+                0xED => Const::Ln2,
+                0xEE => Const::Zero,
+                _ => return Err(Exc::ud()),
+            };
+            fpu.fld_const(c);
+        }
+        (1, 6) => match modrm {
+            0xF0 => fpu.f2xm1(),
+            0xF1 => fpu.fyl2x(),
+            0xF2 => fpu.fptan(),
+            0xF3 => fpu.fpatan(),
+            0xF4 => fpu.fxtract(),
+            0xF5 => fpu.fprem(true),
+            0xF6 => fpu.fdecstp(),
+            _ => fpu.fincstp(),
+        },
+        (1, 7) => match modrm {
+            0xF8 => fpu.fprem(false),
+            0xF9 => fpu.fyl2xp1(),
+            0xFA => fpu.fsqrt(),
+            0xFB => fpu.fsincos(),
+            0xFC => fpu.frndint(),
+            0xFD => fpu.fscale(),
+            0xFE => fpu.fsin(),
+            _ => fpu.fcos(),
+        },
+        (2, 0..=3) | (3, 0..=3) => {
+            let f = &cpu.flags;
+            let c = match reg {
+                0 => f.cf(),
+                1 => f.zf(),
+                2 => f.cf() || f.zf(),
+                _ => f.pf(),
+            };
+            let cond = if esc == 3 { !c } else { c };
+            cpu.fpu.fcmov(cond, i);
+        }
+        (2, 5) if modrm == 0xE9 => fpu.fcom_st(1, true, 2),
+        (3, 4) => match modrm {
+            0xE2 => {
+                fpu.fclex();
+                return Ok(());
+            }
+            0xE3 => {
+                fpu.finit();
+                return Ok(());
+            }
+            // FNENI/FNDISI/FNSETPM: 8087/287 leftovers, no-ops on a 387 or later.
+            0xE0 | 0xE1 | 0xE4 => return Ok(()),
+            _ => return Err(Exc::ud()),
+        },
+        (3, 5) | (3, 6) | (7, 5) | (7, 6) => {
+            let pop = esc == 7;
+            if let Some(r) = fpu.fcomi(i, reg == 5, pop) {
+                let mut v = cpu.flags.get() & !(flags::ZF | flags::PF | flags::CF | flags::OF | flags::SF | flags::AF);
+                if r.zf {
+                    v |= flags::ZF;
+                }
+                if r.pf {
+                    v |= flags::PF;
+                }
+                if r.cf {
+                    v |= flags::CF;
+                }
+                cpu.flags.set(v);
+            }
+        }
+        (5, 0) => fpu.ffree(i),
+        (5, 2) => fpu.fst_st(i, false),
+        (5, 3) => fpu.fst_st(i, true),
+        (5, 4) => fpu.fcom_st(i, true, 0),
+        (5, 5) => fpu.fcom_st(i, true, 1),
+        (7, 0) => fpu.ffreep(i),
+        (7, 4) if modrm == 0xE0 => {
+            let v = fpu.fstsw() as u32;
+            cpu.set_reg(2, 0, v);
+            return Ok(());
+        }
+        _ => return Err(Exc::ud()),
+    }
+    finish(cpu, op)
+}
+
+fn finish<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    record(cpu, op, None);
+    Ok(())
+}
