@@ -1,1 +1,193 @@
-fn main() {}
+//! Interpreter throughput: guest instructions per second on real-mode loops, with the block
+//! cache on and off.
+//!
+//! Every benchmark runs a hand-assembled program from its entry point to its final `HLT`.
+//! The instruction count of one run is measured (from `cpu.icount`) before timing starts, and
+//! is the benchmark's throughput in elements, so criterion's `elem/s` is guest instructions
+//! per second (`Melem/s` = guest MIPS). `rep_movsw_32k` is reported in bytes copied instead:
+//! a REP string instruction counts as one instruction per 4096-element chunk, so its
+//! instruction rate says nothing.
+//!
+//! `cargo bench --bench cpu` (add `-- --quick` for a fast rough run).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
+use emu_cpu::{Cpu, Exit, NullBus};
+use emu_suite::{
+    halted_vector, load_code, phys, real_mode_cpu, reset_real_mode, run_until_stop, Code, CODE_SEG,
+};
+
+const RAM: usize = 2 << 20;
+
+/// A guest program: code loaded at `CODE_SEG:0000`, entered at `CODE_SEG:entry`.
+struct Program {
+    name: &'static str,
+    code: Vec<u8>,
+    entry: u16,
+    /// Report bytes copied (this many per run) instead of instructions.
+    bytes: Option<u64>,
+}
+
+/// `MOV ECX, n` in 16-bit code.
+fn mov_ecx(c: &mut Code, n: u32) {
+    c.emit(&[0x66, 0xB9]).emit(&n.to_le_bytes());
+}
+
+/// DS = 0x2000, ES = 0x3000, SI = DI = 0: a source and a destination 64 KiB apart.
+fn copy_setup(c: &mut Code) {
+    c.emit(&[0xB8, 0x00, 0x20, 0x8E, 0xD8]) // mov ax, 0x2000; mov ds, ax
+        .emit(&[0xB8, 0x00, 0x30, 0x8E, 0xC0]) // mov ax, 0x3000; mov es, ax
+        .emit(&[0x31, 0xF6, 0x31, 0xFF]); // xor si, si; xor di, di
+}
+
+/// Register arithmetic: 8 instructions per iteration, ~1M instructions.
+fn alu_loop() -> Program {
+    let mut c = Code::new();
+    mov_ecx(&mut c, 125_000);
+    let top = c.here();
+    c.emit(&[0x01, 0xD8]) // add ax, bx
+        .emit(&[0x31, 0xC2]) // xor dx, ax
+        .emit(&[0x46]) // inc si
+        .emit(&[0x4F]) // dec di
+        .emit(&[0x39, 0xFE]) // cmp si, di
+        .emit(&[0x11, 0xCB]) // adc bx, cx
+        .emit(&[0x66, 0x49]) // dec ecx
+        .short_to(0x75, top) // jnz top
+        .emit(&[0xF4]);
+    Program {
+        name: "alu_loop",
+        code: c.bytes,
+        entry: 0,
+        bytes: None,
+    }
+}
+
+/// Word copy through AX: 5 instructions per iteration, ~1M instructions.
+fn copy_loop() -> Program {
+    let mut c = Code::new();
+    copy_setup(&mut c);
+    mov_ecx(&mut c, 200_000);
+    let top = c.here();
+    c.emit(&[0x8B, 0x04]) // mov ax, [si]
+        .emit(&[0x26, 0x89, 0x05]) // mov es:[di], ax
+        .emit(&[0x83, 0xC6, 0x02]) // add si, 2
+        .emit(&[0x83, 0xC7, 0x02]) // add di, 2
+        .emit(&[0x67]) // address size 32: LOOP counts in ECX
+        .short_to(0xE2, top)
+        .emit(&[0xF4]);
+    Program {
+        name: "copy_loop",
+        code: c.bytes,
+        entry: 0,
+        bytes: None,
+    }
+}
+
+/// One REP MOVSW of 32 KiB.
+fn rep_movsw() -> Program {
+    let mut c = Code::new();
+    copy_setup(&mut c);
+    c.emit(&[0xB9, 0x00, 0x40]) // mov cx, 0x4000
+        .emit(&[0xF3, 0xA5]) // rep movsw
+        .emit(&[0xF4]);
+    Program {
+        name: "rep_movsw_32k",
+        code: c.bytes,
+        entry: 0,
+        bytes: Some(32 * 1024),
+    }
+}
+
+/// CALL to a bare RET: 4 instructions per iteration, ~1M instructions.
+fn call_ret_loop() -> Program {
+    let mut c = Code::new();
+    let func = c.here();
+    c.emit(&[0xC3]); // func: ret
+    let entry = c.here() as u16;
+    mov_ecx(&mut c, 250_000);
+    let top = c.here();
+    c.call_to(func)
+        .emit(&[0x66, 0x49]) // dec ecx
+        .short_to(0x75, top) // jnz top
+        .emit(&[0xF4]);
+    Program {
+        name: "call_ret_loop",
+        code: c.bytes,
+        entry,
+        bytes: None,
+    }
+}
+
+fn machine(p: &Program, cache: bool) -> Cpu<NullBus> {
+    let mut cpu = real_mode_cpu(RAM);
+    cpu.block_cache_enabled = cache;
+    load_code(&mut cpu, phys(CODE_SEG, 0), &p.code);
+    cpu
+}
+
+/// Runs the program once from its entry to its HLT; returns the instructions retired.
+fn run_once(cpu: &mut Cpu<NullBus>, p: &Program) -> u64 {
+    reset_real_mode(cpu, CODE_SEG, p.entry);
+    let start = cpu.icount;
+    let exit = run_until_stop(cpu, 100_000_000);
+    if exit != Exit::Halted || halted_vector(cpu).is_some() {
+        panic!(
+            "{}: did not reach its HLT ({exit:?}, vector {:?}, at {:04X}:{:04X})",
+            p.name,
+            halted_vector(cpu),
+            cpu.seg[1].sel,
+            cpu.eip
+        );
+    }
+    cpu.icount - start
+}
+
+fn bench_cpu(c: &mut Criterion) {
+    let mut group = c.benchmark_group("real_mode");
+    // Uncached runs take a quarter of a second each: flat sampling keeps them to
+    // sample_size runs instead of criterion's default 1 + 2 + ... + sample_size.
+    group.sampling_mode(SamplingMode::Flat);
+    for p in [alu_loop(), copy_loop(), rep_movsw(), call_ret_loop()] {
+        // Calibrate: count the instructions of one run in each mode (they must agree).
+        let counts: Vec<u64> = [true, false]
+            .iter()
+            .map(|&cache| run_once(&mut machine(&p, cache), &p))
+            .collect();
+        assert_eq!(
+            counts[0], counts[1],
+            "{}: cache on/off counts differ",
+            p.name
+        );
+        let instructions = counts[0];
+        group.throughput(match p.bytes {
+            Some(b) => Throughput::Bytes(b),
+            None => Throughput::Elements(instructions),
+        });
+        for cache in [true, false] {
+            let mut cpu = machine(&p, cache);
+            let id = BenchmarkId::new(p.name, if cache { "cache_on" } else { "cache_off" });
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    let n = run_once(&mut cpu, &p);
+                    assert_eq!(n, instructions);
+                    black_box(n)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench_cpu
+}
+criterion_main!(benches);

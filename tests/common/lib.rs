@@ -14,6 +14,7 @@
 //! | `0x0600..0x7000`   | free; the stack grows down from `0000:7000` ([`STACK_TOP`]) |
 //! | `0x10000..`        | code is conventionally loaded at [`CODE_SEG`]`:0000`       |
 
+use emu_cpu::segment::Desc;
 use emu_cpu::{Cpu, Exit, NullBus, Reg, Seg, SegReg};
 use emu_mmu::Memory;
 
@@ -65,6 +66,22 @@ pub fn reset_real_mode(cpu: &mut Cpu<NullBus>, cs: u16, ip: u16) {
     cpu.flags.set(0x0002);
     cpu.halted = false;
     cpu.shutdown = false;
+}
+
+/// The hidden state a real-mode segment register keeps after a protected-mode round trip
+/// through a flat 4 GiB read/write data descriptor ("unreal" / "big real" mode): selector
+/// `sel`, base `sel << 4`, limit 4 GiB - 1, and the D/B bit `big` (a 32-bit stack for SS).
+/// Built through [`Desc::to_seg`] so it stays consistent with how the CPU loads segments.
+pub fn unreal_seg(sel: u16, big: bool) -> Seg {
+    let base = (sel as u64) << 4;
+    let desc = 0xFFFF // limit 15:0
+        | (base & 0xFF_FFFF) << 16
+        | 0x93 << 40 // present, DPL 0, read/write data, accessed
+        | 0xF << 48 // limit 19:16
+        | 1 << 55 // G: 4 KiB granularity
+        | (big as u64) << 54
+        | (base >> 24) << 56;
+    Desc(desc).to_seg(sel)
 }
 
 /// Copies `code` to physical address `addr` and drops any decoded blocks.
