@@ -34,6 +34,9 @@ use emu_mmu::Memory;
 pub trait Bus {
     fn io_read(&mut self, port: u16, size: u8) -> u32;
     fn io_write(&mut self, port: u16, size: u8, value: u32);
+    /// Called before every port access with the instruction count, so devices that derive
+    /// state from time (timers, the RTC) see the time of this very instruction.
+    fn sync(&mut self, _icount: u64) {}
     /// FERR#: the x87 reports an unmasked exception with CR0.NE clear (IRQ 13 on a PC).
     fn ferr(&mut self) {}
     /// The INTR line: a maskable interrupt is waiting to be acknowledged.

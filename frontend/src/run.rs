@@ -15,7 +15,7 @@ use crate::machine::Machine;
 
 /// Guest nanoseconds per retired instruction: the nominal speed of the virtual CPU (1 GHz).
 /// The TSC counts instructions, so it runs at this nominal rate too.
-pub const NS_PER_INSN: u64 = 1;
+pub const NS_PER_INSN: u64 = 5;
 /// Longest slice of guest time the CPU runs before the board and the host are looked at.
 const MAX_SLICE_NS: u64 = 2_000_000;
 
@@ -195,7 +195,10 @@ pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool) -> Result<Outco
         let next = m.cpu.bus.board.next_event_ns().unwrap_or(u64::MAX);
         let slice = next.saturating_sub(now).clamp(1, MAX_SLICE_NS);
         let start = m.cpu.icount;
-        let exit = m.cpu.run(slice / NS_PER_INSN);
+        m.cpu.bus.slice_ns = now;
+        m.cpu.bus.slice_icount = start;
+        // At least one instruction, so time always moves on.
+        let exit = m.cpu.run(slice.div_ceil(NS_PER_INSN));
         let mut t = now + (m.cpu.icount - start) * NS_PER_INSN;
         match exit {
             Exit::Budget => {}
@@ -213,6 +216,7 @@ pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool) -> Result<Outco
                     .next_event_ns()
                     .unwrap_or(t + MAX_SLICE_NS)
                     .min(t + MAX_SLICE_NS * 5);
+                let before = t;
                 if opts.paced {
                     let wall = wall0.elapsed().as_nanos() as u64;
                     let guest = target.saturating_sub(guest0);
@@ -225,6 +229,8 @@ pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool) -> Result<Outco
                 } else {
                     t = t.max(target);
                 }
+                // The TSC keeps counting through HLT: it follows guest time, not instructions.
+                m.cpu.tsc_offset = m.cpu.tsc_offset.wrapping_add((t - before) / NS_PER_INSN);
             }
             Exit::Shutdown => {
                 m.flush()?;

@@ -370,7 +370,8 @@ fn reg_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8, i: u8) -> Re
         },
         (3, 5) | (3, 6) | (7, 5) | (7, 6) => {
             let pop = esc == 7;
-            if let Some(r) = fpu.fcomi(i, reg == 5, pop) {
+            {
+                let r = fpu.fcomi(i, reg == 5, pop);
                 let mut v = cpu.flags.get() & !(flags::ZF | flags::PF | flags::CF | flags::OF | flags::SF | flags::AF);
                 if r.zf {
                     v |= flags::ZF;
