@@ -17,7 +17,7 @@
 //! persisted to files; proptest prints the minimal failing input, which belongs in a
 //! deterministic test below once understood. A divergence is explained by replaying the
 //! input block by block against an instruction trace (`locate_divergence`). Known CPU bugs
-//! are listed below as `#[ignore]`d tests named after the bug (`cargo test ... -- --ignored`).
+//! would be listed below as `#[ignore]`d tests named after the bug; there are none now.
 
 use emu_cpu::{Cpu, Exit, NullBus, Reg, SegReg};
 use emu_suite::{
@@ -44,7 +44,7 @@ const TF: u32 = 1 << 8;
 /// set, the generators keep the initial code away from the end of the code segment (and
 /// fence it with HLTs), and a divergence that [`locate_divergence`] attributes to this bug
 /// rejects the input instead of failing. Set to false once the CPU is fixed.
-const AVOID_IP_WRAP_BUG: bool = true;
+const AVOID_IP_WRAP_BUG: bool = false;
 
 /// `cases` unless `PROPTEST_CASES` is set (for long soak runs).
 fn config(cases: u32) -> ProptestConfig {
@@ -739,13 +739,10 @@ fn self_modifying_code_same_block() {
     assert_eq!(cpu.r[Reg::Eax as usize], 0xFFFF, "modified code ran");
 }
 
-/// KNOWN CPU BUG, ignored until fixed: an instruction that ends exactly at offset 0xFFFF of
-/// a 16-bit code segment. Uncached, IP wraps to 0 and execution continues at CS:0000; in a
-/// cached block the decoder keeps going at linear CS.base + 0x10000, turns that into a #GP
-/// pseudo-op, and the run faults. The modes must agree. (On a 386+ "execution past the end
-/// of a segment" is #GP(0) in real mode, so the cached behaviour is the architectural one.)
+/// An instruction that ends exactly at offset 0xFFFF of a 16-bit code segment: the next fetch
+/// is past the CS limit, which on a 386+ is #GP(0) ("execution past the end of a segment"),
+/// with the block cache on and off alike. (This was once a divergence between the two modes.)
 #[test]
-#[ignore = "CPU bug: cache on/off diverge when IP runs past 0xFFFF"]
 fn ip_wrap_at_end_of_code_segment() {
     let s = Setup {
         ram: RAM,

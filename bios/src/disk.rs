@@ -107,7 +107,7 @@ pub(crate) fn int13<B: Platform>(bios: &mut Bios, cpu: &mut Cpu<B>) {
             cpu.set_al(st);
             ret_status(cpu, 0);
         }
-        0x02 | 0x03 | 0x04 => {
+        0x02..=0x04 => {
             let count = cpu.al() as u32;
             let (cx, dx) = (cpu.cx(), cpu.dx());
             let cyl = ((cx >> 8) | ((cx & 0xC0) << 2)) as u32;

@@ -46,7 +46,7 @@ pub fn stub_at(lin: u32) -> Option<Stub> {
         return Some(Stub::Post);
     }
     let first = stub_offset(0) as u32;
-    if off >= first && (off - first) % 16 == 0 && off < stub_offset(0xFF) as u32 + 16 {
+    if off >= first && (off - first).is_multiple_of(16) && off < stub_offset(0xFF) as u32 + 16 {
         return Some(Stub::Vector(((off - first) / 16) as u8));
     }
     None

@@ -406,25 +406,22 @@ impl Board {
         }
     }
 
-    // ----- PCI configuration mechanism #1 (stub) and CF9h -----
+    // ----- CF8h-CFFh accesses the PCI bus does not take: the CF9h reset register -----
 
     fn pci_read(&mut self, port: u16, size: u8) -> u32 {
         match (port, size) {
             (0xCF9, 1) => self.reset_control.read() as u32,
-            // No PCI functions yet: configuration reads float.
+            // Byte/word accesses to the configuration address float.
             _ => u32::MAX >> (32 - 8 * size.clamp(1, 4) as u32),
         }
     }
 
     fn pci_write(&mut self, port: u16, size: u8, v: u32) {
-        match (port, size) {
-            (0xCF9, 1) => {
-                self.reset_control.write(v as u8);
-                if self.reset_control.take_reset_request() {
-                    self.reset_request = true;
-                }
+        if (port, size) == (0xCF9, 1) {
+            self.reset_control.write(v as u8);
+            if self.reset_control.take_reset_request() {
+                self.reset_request = true;
             }
-            _ => {}
         }
     }
 

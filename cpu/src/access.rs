@@ -175,7 +175,8 @@ impl<B: Bus> Cpu<B> {
     fn lin_write_split(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
         let end = lin.wrapping_add(size as u32 - 1);
         let p0 = self.translate(lin, true)?;
-        let p1 = self.translate(end, true)?;
+        // CR2 names the first byte on the second page if that one faults.
+        let p1 = self.translate(end & !0xFFF, true)?;
         for i in 0..size as u32 {
             let a = lin.wrapping_add(i);
             let p = if a & !0xFFF == lin & !0xFFF {

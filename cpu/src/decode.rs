@@ -261,6 +261,9 @@ const LOCKABLE: &[M] = &[
 pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
     let len = ins.len() as u8;
     if ins.is_invalid() {
+        if too_long(bytes, code32) {
+            return Op::fault_gp(15);
+        }
         return Op::invalid(len);
     }
     let px = scan_prefixes(bytes);
@@ -403,6 +406,29 @@ fn x87_bytes(bytes: &[u8]) -> Option<(u8, u8)> {
     None
 }
 
+/// An instruction that would be valid but for being longer than 15 bytes (redundant
+/// prefixes): #GP(0), not #UD (SDM Vol. 2, 2.3.11).
+fn too_long(bytes: &[u8], code32: bool) -> bool {
+    let n = bytes
+        .iter()
+        .take_while(|b| {
+            matches!(
+                b,
+                0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0x66 | 0x67 | 0xF0 | 0xF2 | 0xF3
+            )
+        })
+        .count();
+    if n == 0 || n >= bytes.len() {
+        return n >= 15;
+    }
+    let mut d = iced_x86::Decoder::new(
+        if code32 { 32 } else { 16 },
+        &bytes[n..],
+        iced_x86::DecoderOptions::NO_INVALID_CHECK,
+    );
+    let rest = d.decode();
+    !rest.is_invalid() && n + rest.len() > 15
+}
 
 /// Whether a LOCK prefix is legal on this instruction: a lockable read-modify-write with a
 /// memory destination. Anything else with LOCK raises #UD on a 386 or later.

@@ -70,6 +70,10 @@ impl<B: Bus> Cpu<B> {
     /// Runs one block (or one instruction when `single`).
     fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool) {
         let trap = self.flags.tf();
+        // RF lasts for one instruction (it is cleared when that instruction completes, unless
+        // the instruction loaded EFLAGS itself); run that instruction alone.
+        let rf = self.flags.test(crate::flags::RF);
+        let single = single || rf;
         let lin = self.cs().base.wrapping_add(self.eip);
         let phys = match self.code_phys(lin) {
             Ok(p) => p,
@@ -91,6 +95,7 @@ impl<B: Bus> Cpu<B> {
         let end = blk.start as usize + if single { 1 } else { blk.len as usize };
         for op in &cache.ops[blk.start as usize..end] {
             let start = self.eip;
+            self.flags_loaded = false;
             // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
             self.eip = start.wrapping_add(op.len as u32);
             self.icount += 1;
@@ -100,6 +105,9 @@ impl<B: Bus> Cpu<B> {
                 self.mem.code_written = false;
                 return self.exception(e);
             }
+            if rf && !std::mem::take(&mut self.flags_loaded) {
+                self.flags.assign(crate::flags::RF, false);
+            }
             if self.stop {
                 self.stop = false;
                 self.mem.code_written = false;
@@ -107,7 +115,8 @@ impl<B: Bus> Cpu<B> {
             }
         }
         if trap && !self.shutdown {
-            // Single-step trap after the instruction (TF was set before it ran).
+            // Single-step trap after the instruction (TF was set before it ran): DR6.BS.
+            self.dr[6] |= 1 << 14;
             self.exception(Exc::new(exception::DB));
         }
     }

@@ -21,9 +21,10 @@ pub(crate) struct NewStack {
 }
 
 impl<B: Bus> Cpu<B> {
-    /// INT n / INT3 / INTO: EIP already points past the instruction.
-    pub fn software_interrupt(&mut self, vector: u8) -> Result<(), Exc> {
-        if self.flags.vm() && self.flags.iopl() < 3 {
+    /// INT n / INT3 / INTO: EIP already points past the instruction. Only INT n is
+    /// IOPL-sensitive in virtual-8086 mode; INT3 and INTO meet the gate's DPL check instead.
+    pub fn software_interrupt(&mut self, vector: u8, int_n: bool) -> Result<(), Exc> {
+        if int_n && self.flags.vm() && self.flags.iopl() < 3 {
             return Err(Exc::gp(0));
         }
         self.stats.interrupts += 1;
@@ -115,11 +116,10 @@ impl<B: Bus> Cpu<B> {
         if !gate.present() {
             return Err(Exc::with_code(NP, idt_code));
         }
-        let code = if has_error_code(v) && !software {
-            e.code.or(Some(0))
-        } else {
-            None
-        };
+        // Only exceptions push an error code: an external interrupt or INT n on the same vector
+        // (the PIC's default 08h-0Fh overlaps #DF..#PF) pushes none.
+        let code = if software { None } else { e.code };
+        debug_assert!(e.code.is_none() || has_error_code(v) || software);
         if typ == segment::TASK_GATE {
             let tss = gate.gate_selector();
             self.task_gate_switch(tss, SwitchReason::Interrupt, ext)?;
@@ -148,7 +148,9 @@ impl<B: Bus> Cpu<B> {
             return Err(Exc::with_code(NP, (sel as u32 & 0xFFFC) + ext));
         }
         let size: u8 = if gate32 { 4 } else { 2 };
-        let old_flags = self.flags.get();
+        // Faults push EFLAGS with RF set, so IRET back to the faulting instruction does not
+        // re-trigger an instruction breakpoint (SDM Vol. 3, 17.3.1.1).
+        let old_flags = self.flags.get() | if self.delivering_fault { flags::RF } else { 0 };
         let vm = self.flags.vm();
         let cpl = self.cpl();
         if !d.conforming() && d.dpl() < cpl {
@@ -268,6 +270,7 @@ impl<B: Bus> Cpu<B> {
     pub(crate) fn exception(&mut self, e: Exc) {
         self.stats.exceptions += 1;
         self.last_exception = Some(e);
+        self.delivering_fault = !matches!(e.vector, exception::DB | exception::DF);
         if self.log_exceptions > 0 {
             self.log_exceptions -= 1;
             let cs = self.seg[crate::SegReg::Cs as usize];
@@ -278,6 +281,13 @@ impl<B: Bus> Cpu<B> {
                     .translate(lin.wrapping_add(i as u32), false)
                     .map_or(0xFF, |p| self.mem.read_u8(p));
             }
+            let ss = self.seg[crate::SegReg::Ss as usize];
+            let mut stack = [0u32; 6];
+            for (i, w) in stack.iter_mut().enumerate() {
+                let a = ss.base.wrapping_add(self.sp().wrapping_add(4 * i as u32));
+                *w = self.translate(a, false).map_or(0, |p| self.mem.read_u32(p));
+            }
+            eprintln!("emu:   stack {stack:08x?} ss {:04x}", ss.sel);
             eprintln!(
                 "emu: {e} at {:04x}:{:08x} (linear {lin:08x}) cpl {} cr0 {:08x} cr2 {:08x} code {code:02x?} regs {:08x?} cs {cs:x?}",
                 cs.sel,
@@ -288,7 +298,9 @@ impl<B: Bus> Cpu<B> {
                 &self.r[..8]
             );
         }
-        let Err(e2) = self.deliver(e, false) else {
+        let r = self.deliver(e, false);
+        self.delivering_fault = false;
+        let Err(e2) = r else {
             return;
         };
         if e.vector == exception::DF {

@@ -139,6 +139,11 @@ pub struct Cpu<B: Bus> {
     pub(crate) trap: Option<u32>,
     /// Exceptions still to report on stderr (`emu run -d exc`), like QEMU's `-d int`.
     pub log_exceptions: u32,
+    /// Set when an instruction loads EFLAGS wholesale (IRET, POPF, task switch), which keeps
+    /// the RF it loads instead of clearing it at completion.
+    pub(crate) flags_loaded: bool,
+    /// An exception of the fault class is being delivered (its EFLAGS image gets RF).
+    pub(crate) delivering_fault: bool,
     /// The most recent exception an instruction raised (diagnostics and conformance tests).
     pub last_exception: Option<Exc>,
     /// Mnemonics already reported as unimplemented (#UD logged once each).
@@ -180,6 +185,8 @@ impl<B: Bus> Cpu<B> {
             block_cache_enabled: true,
             stats: Stats::default(),
             last_exception: None,
+            delivering_fault: false,
+            flags_loaded: false,
             log_exceptions: 0,
             trap_port: None,
             trap: None,

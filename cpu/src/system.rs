@@ -17,8 +17,15 @@ const FEAT_CX8: u32 = 1 << 8;
 const FEAT_SEP: u32 = 1 << 11;
 const FEAT_PGE: u32 = 1 << 13;
 const FEAT_CMOV: u32 = 1 << 15;
-const FEATURES: u32 =
-    FEAT_FPU | FEAT_PSE | FEAT_TSC | FEAT_MSR | FEAT_PAE | FEAT_CX8 | FEAT_SEP | FEAT_PGE | FEAT_CMOV;
+const FEATURES: u32 = FEAT_FPU
+    | FEAT_PSE
+    | FEAT_TSC
+    | FEAT_MSR
+    | FEAT_PAE
+    | FEAT_CX8
+    | FEAT_SEP
+    | FEAT_PGE
+    | FEAT_CMOV;
 
 /// CR0 bits.
 pub const CR0_PE: u32 = 1;
@@ -31,6 +38,8 @@ const CR4_VALID: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 7) | (1
 
 /// MSR numbers.
 const MSR_TSC: u32 = 0x10;
+/// IA32_BIOS_SIGN_ID: the microcode revision (reads back 0: no update loaded).
+const MSR_BIOS_SIGN_ID: u32 = 0x8B;
 const MSR_SYSENTER_CS: u32 = 0x174;
 const MSR_SYSENTER_ESP: u32 = 0x175;
 const MSR_SYSENTER_EIP: u32 = 0x176;
@@ -81,6 +90,7 @@ impl<B: Bus> Cpu<B> {
             }
         }
         self.flags.set_masked(v, which);
+        self.flags_loaded = true;
     }
 
     /// CPUID: a 686 ("GenuineIntel", family 6) advertising only what is implemented.
@@ -155,6 +165,7 @@ impl<B: Bus> Cpu<B> {
     pub fn rdmsr(&mut self, msr: u32) -> Result<u64, Exc> {
         Ok(match msr {
             MSR_TSC => self.tsc(),
+            MSR_BIOS_SIGN_ID => 0,
             MSR_SYSENTER_CS => self.sysenter[0] as u64,
             MSR_SYSENTER_ESP => self.sysenter[1] as u64,
             MSR_SYSENTER_EIP => self.sysenter[2] as u64,
@@ -165,6 +176,7 @@ impl<B: Bus> Cpu<B> {
     pub fn wrmsr(&mut self, msr: u32, v: u64) -> Result<(), Exc> {
         match msr {
             MSR_TSC => self.tsc_offset = v.wrapping_sub(self.icount),
+            MSR_BIOS_SIGN_ID => {}
             MSR_SYSENTER_CS => self.sysenter[0] = v as u32,
             MSR_SYSENTER_ESP => self.sysenter[1] = v as u32,
             MSR_SYSENTER_EIP => self.sysenter[2] = v as u32,

@@ -221,6 +221,7 @@ impl<B: Bus> Cpu<B> {
             self.set_cr3(t.cr3);
         }
         self.flags.set(eflags);
+        self.flags_loaded = true;
         self.eip = if is32 { t.eip } else { t.eip & 0xFFFF };
         for i in 0..8 {
             if is32 {

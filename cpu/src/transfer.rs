@@ -369,6 +369,7 @@ impl<B: Bus> Cpu<B> {
             which &= !flags::IF;
         }
         self.flags.set_masked(v, which);
+        self.flags_loaded = true;
         self.stop = true;
     }
 
@@ -401,6 +402,7 @@ impl<B: Bus> Cpu<B> {
                     0
                 };
             self.flags.set_masked(v, which);
+            self.flags_loaded = true;
         } else {
             self.write_flags(v, osize);
         }
@@ -417,6 +419,7 @@ impl<B: Bus> Cpu<B> {
         let fs = self.peek(28, 4)? as u16;
         let gs = self.peek(32, 4)? as u16;
         self.flags.set(fl | flags::VM);
+        self.flags_loaded = true;
         self.load_cs_real(cs);
         for (s, v) in [
             (SegReg::Ss, ss),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use emu_bios::{linux::LinuxBoot, Bios, Drive, Platform};
-use emu_chipset::disk::{Disk, DiskMode};
 use emu_chipset::ata::AtaChannel;
+use emu_chipset::disk::{Disk, DiskMode};
 use emu_chipset::{Board, BoardConfig, RtcStart};
 use emu_cpu::{Bus, Cpu};
 use emu_mmu::Memory;

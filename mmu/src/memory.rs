@@ -61,7 +61,7 @@ pub struct Memory {
 impl Memory {
     /// Maps `size` bytes of zeroed guest RAM (a multiple of 4 KiB, at most 4 GiB - 1 page).
     pub fn new(size: usize) -> Result<Memory, MemoryError> {
-        if size == 0 || size % PAGE_SIZE != 0 || size > (1usize << 32) - PAGE_SIZE {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > (1usize << 32) - PAGE_SIZE {
             return Err(MemoryError::BadSize(size));
         }
         let map = MmapMut::map_anon(size).map_err(MemoryError::Map)?;
@@ -111,7 +111,7 @@ impl Memory {
     /// the 4 GiB space, its last 128 KiB (or all of a smaller image) also just below 1 MiB,
     /// where RAM is shadowed read-only as on a PC.
     pub fn load_rom(&mut self, image: &[u8]) -> Result<(), MemoryError> {
-        if image.is_empty() || image.len() % 0x1_0000 != 0 || image.len() > 0x10_0000 {
+        if image.is_empty() || !image.len().is_multiple_of(0x1_0000) || image.len() > 0x10_0000 {
             return Err(MemoryError::BadRom(image.len()));
         }
         let low = image.len().min(LOW_ROM_MAX);

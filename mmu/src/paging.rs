@@ -70,9 +70,9 @@ fn write_entry(mem: &mut Memory, addr: u32, v: u64) {
     mem.write_u32(addr, v as u32);
 }
 
-/// Reserved bits of PAE entries (physical address bits above 36 in this model, and bits that
-/// must be zero in PDPTEs); a set bit is a #PF with RSVD.
-const PAE_RSVD_HIGH: u64 = 0xFFFF_FFF0_0000_0000 & !(1 << 63);
+/// Reserved bits of PAE entries: physical address bits above 36 and bit 63 (XD, reserved
+/// without EFER.NXE, which this CPU does not have); a set bit is a #PF with RSVD.
+const PAE_RSVD_HIGH: u64 = 0xFFFF_FFF0_0000_0000;
 const PDPTE_RSVD: u64 = 0x1E6;
 
 /// Walks the page tables for `lin`. On success the accessed bits (and the dirty bit for a

@@ -27,11 +27,11 @@
 //!   WAIT, and records pointers with [`Fpu::set_last_instruction`].
 //!
 //! # What is exact
-//! Everything except the transcendentals is bit-exact with an Intel x87, including status word
-//! (C0-C3, flags, ES/B), tags and memory results, under all precision/rounding controls and
-//! exception masks: `cpu/tests/x87_host.rs` checks this against the host CPU over millions of
-//! random cases, and the rules below came from there where the SDM is silent or says
-//! "undefined":
+//! Everything except the transcendentals is bit-exact with the (Intel) host x87, including
+//! the status word (C0-C3, flags, ES/B), tags and memory results, under all precision and
+//! rounding controls and exception masks: `cpu/tests/x87_host.rs` checks this against the
+//! host CPU over millions of random cases, and the rules below came from there where the SDM
+//! is silent or says "undefined":
 //! - FLD m32/m64 of a denormal loads the value even when #D is unmasked.
 //! - Unmasked OE/UE on a memory store raise only OE/UE (no PE); when the wrapped result of a
 //!   register destination is still out of range, it becomes infinity (or zero) with PE set.
@@ -46,15 +46,37 @@
 //! significands and rounded once, so they are correctly rounded except in vanishingly rare
 //! near-ties. Argument reduction uses the 66-bit pi of Intel hardware, exactly, so large or
 //! near-multiple-of-pi arguments give hardware's answers rather than the true sine. Real
-//! hardware is only accurate to about 1 ulp, so results can differ from a given CPU by one ulp
-//! (about 7% of random trigonometric cases and 1-3% of the others on the test host) and C1
-//! (which reports hardware's own internal rounding) can differ. F2XM1 and FYL2XP1 outside their
+//! hardware is only accurate to about 1 ulp (it is not correctly rounded even for small
+//! arguments), so results differ from the Intel test host by one ulp, never more, in about 1%
+//! (FPATAN) to 6% (FSIN, FPTAN, FSINCOS) of computed results, and C1 (which reports hardware's
+//! own internal rounding) can differ. F2XM1 and FYL2XP1 outside their
 //! documented domains (|x| > 1, |x| >= 1 - sqrt(2)/2) return the mathematical value, where
 //! hardware returns undefined results. Exceptions and special cases are exact.
 //!
-//! # Not modelled
-//! FISTTP (SSE3) and the 64-bit FXSAVE pointer variants beyond storing RIP/RDP as given. The
-//! reserved PC value 01b rounds to 64 bits, like the hardware tested.
+//! # Wiring (for the CPU)
+//! Memory operands are read by the CPU and passed as [`Src`]; stores return the value to
+//! write (`None`: write nothing). Register forms name ST(i) by index.
+//! - D8 /r, DC /r (reg 0,1,4-7): `farith_mem(FOp::from_reg(reg), Src::F32/F64)`; DA, DE memory:
+//!   `Src::I32/I16`. D8 C0+i: `farith(op, 0, i, false)`. DC C0+i: `farith(op', i, 0, false)` and
+//!   DE C0+i: `farith(op', i, 0, true)` with `op' = op.for_sti_dest()` (DC E8+i is FSUB
+//!   ST(i),ST(0): ST(i) = ST(i) - ST(0)).
+//! - D8/DC reg 2,3 and DA/DE memory: `fcom_mem(src, pop)`; D8 D0+i/D8+i: `fcom_st(i, false,
+//!   0|1)`; DE D9: `fcom_st(1, false, 2)`; DD E0+i/E8+i: `fcom_st(i, true, 0|1)`; DA E9:
+//!   `fcom_st(1, true, 2)`; DB F0+i/E8+i, DF F0+i/E8+i: `fcomi(i, unordered, pop)`.
+//! - Loads: `fld(Src::..)`, `fld_st(i)`, `fbld(&[u8; 10])`, `fld_const(..)`. Stores:
+//!   `fst_f32/fst_f64/fst_f80(pop)`, `fist(IntSize, pop)`, `fbstp()`, `fst_st(i, pop)`.
+//! - D9 E0..FF: `fchs fabs ftst fxam`, constants, `f2xm1 fyl2x fptan fpatan fxtract fprem1
+//!   fdecstp fincstp fprem fyl2xp1 fsqrt fsincos frndint fscale fsin fcos`; D9 C8+i `fxch`;
+//!   DA/DB C0..DF: `fcmov(cond, i)`; DD C0+i `ffree`, DF C0+i `ffreep`; DB E2/E3 `fclex`/`finit`;
+//!   D9 /5 `fldcw`, D9 /7 `fstcw`, DD /7 and DF E0 `fstsw`; D9 /4 /6, DD /4 /6:
+//!   `fldenv/fstenv/frstor/fsave(EnvMode, bytes)`; 0F AE /0 /1: `fxsave/fxrstor`. FNOP, and the
+//!   287 no-ops FENI/FDISI/FSETPM (DB E0, E1, E4), change nothing.
+//! - Non-control instructions record `set_last_instruction(cs, ip, fop, data)`; before any
+//!   waiting instruction the CPU checks [`Fpu::exception_pending`].
+//!
+//! # Notes
+//! FISTTP (SSE3) is not implemented. FXSAVE's REX.W form stores FIP/FDP as 64-bit values as
+//! given. The reserved precision control 01b rounds to 64 bits, like the hardware tested.
 
 mod f80;
 mod ops;
@@ -66,5 +88,4 @@ mod trans;
 
 pub use f80::{Class, F80};
 pub use ops::{CmpFlags, Const, FOp, IntSize, Src};
-pub use soft::Rc;
 pub use state::{sw, EnvMode, Fpu, Tag};

@@ -24,15 +24,13 @@ impl Src {
         match self {
             Src::F64(b) => {
                 let e = ((b >> 52) & 0x7FF) as u16;
-                (e.wrapping_sub(1) < 0x7FE).then(|| {
-                    F80::new(b >> 63 != 0, e + (16383 - 1023), 1 << 63 | b << 11)
-                })
+                (e.wrapping_sub(1) < 0x7FE)
+                    .then(|| F80::new(b >> 63 != 0, e + (16383 - 1023), 1 << 63 | b << 11))
             }
             Src::F32(b) => {
                 let e = ((b >> 23) & 0xFF) as u16;
-                (e.wrapping_sub(1) < 0xFE).then(|| {
-                    F80::new(b >> 31 != 0, e + (16383 - 127), 1 << 63 | (b as u64) << 40)
-                })
+                (e.wrapping_sub(1) < 0xFE)
+                    .then(|| F80::new(b >> 31 != 0, e + (16383 - 127), 1 << 63 | (b as u64) << 40))
             }
             Src::F80(v) => soft::is_normal(v).then_some(v),
             Src::I16(_) | Src::I32(_) | Src::I64(_) => Some(self.convert().0),
@@ -76,6 +74,19 @@ impl FOp {
             7 => FOp::DivR,
             _ => return None,
         })
+    }
+
+    /// The operation of the DC/DE register forms (destination ST(i)) whose reg field decodes
+    /// to `self` under [`FOp::from_reg`]: those encodings swap Sub/SubR and Div/DivR (DC E8+i
+    /// is FSUB ST(i),ST(0), reg 5).
+    pub fn for_sti_dest(self) -> FOp {
+        match self {
+            FOp::Sub => FOp::SubR,
+            FOp::SubR => FOp::Sub,
+            FOp::Div => FOp::DivR,
+            FOp::DivR => FOp::Div,
+            op => op,
+        }
     }
 }
 
@@ -497,7 +508,10 @@ impl Fpu {
     pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
         let (pd, ps) = (self.phys(dst), self.phys(src));
         let (d, s) = (self.regs[pd], self.regs[ps]);
-        if (self.valid >> pd) & (self.valid >> ps) & 1 != 0 && soft::is_normal(d) && soft::is_normal(s) {
+        if (self.valid >> pd) & (self.valid >> ps) & 1 != 0
+            && soft::is_normal(d)
+            && soft::is_normal(s)
+        {
             // Fast path: two normal operands.
             let mut env = self.env();
             let (aop, rev) = binop(op);
@@ -761,8 +775,9 @@ impl Fpu {
     }
 
     /// FCOMI/FCOMIP (`unordered` = false) and FUCOMI/FUCOMIP: ST(0) against ST(i). Returns
-    /// ZF/PF/CF to store in EFLAGS (OF, SF and AF are cleared), None to leave EFLAGS alone.
-    pub fn fcomi(&mut self, i: u8, unordered: bool, pop: bool) -> Option<CmpFlags> {
+    /// ZF/PF/CF to store in EFLAGS (OF, SF and AF are cleared). Hardware writes them even when
+    /// an unmasked exception is raised (the pop is then skipped); C1 is left alone.
+    pub fn fcomi(&mut self, i: u8, unordered: bool, pop: bool) -> CmpFlags {
         const UN: CmpFlags = CmpFlags {
             zf: true,
             pf: true,
@@ -772,7 +787,7 @@ impl Fpu {
             if self.stack_fault(false) {
                 self.pop_if(pop);
             }
-            return Some(UN);
+            return UN;
         }
         let (a, b) = (self.st(0), self.st(i));
         let mut env = self.env();
@@ -782,7 +797,7 @@ impl Fpu {
         if ok {
             self.pop_if(pop);
         }
-        Some(match c {
+        match c {
             Cmp::Greater => CmpFlags {
                 zf: false,
                 pf: false,
@@ -799,7 +814,7 @@ impl Fpu {
                 cf: false,
             },
             Cmp::Unordered => UN,
-        })
+        }
     }
 
     /// FXAM.

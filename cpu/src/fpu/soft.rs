@@ -370,11 +370,26 @@ pub fn arith(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: boo
 /// [`arith`] for two normal operands (no special cases, no #D).
 #[inline(always)]
 pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
-    let ua = Unp { sign: a.sign(), exp: a.exp() as i32, sig: a.sig };
-    let ub = Unp { sign: b.sign(), exp: b.exp() as i32, sig: b.sig };
+    let ua = Unp {
+        sign: a.sign(),
+        exp: a.exp() as i32,
+        sig: a.sig,
+    };
+    let ub = Unp {
+        sign: b.sign(),
+        exp: b.exp() as i32,
+        sig: b.sig,
+    };
     match op {
         ArithOp::Add => add_finite(env, ua, ub),
-        ArithOp::Sub => add_finite(env, ua, Unp { sign: !ub.sign, ..ub }),
+        ArithOp::Sub => add_finite(
+            env,
+            ua,
+            Unp {
+                sign: !ub.sign,
+                ..ub
+            },
+        ),
         ArithOp::Mul => mul_finite(env, ua, ub),
         ArithOp::Div => div_finite(env, ua, ub),
     }
@@ -382,7 +397,14 @@ pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
 
 /// [`arith`] when an operand is not a normal number.
 #[inline(never)]
-fn arith_special(env: &mut Env, op: ArithOp, a: F80, b: F80, a_den: bool, b_den: bool) -> Option<F80> {
+fn arith_special(
+    env: &mut Env,
+    op: ArithOp,
+    a: F80,
+    b: F80,
+    a_den: bool,
+    b_den: bool,
+) -> Option<F80> {
     if let Some(r) = screen2(env, a, b) {
         return r;
     }
@@ -476,7 +498,10 @@ fn add_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
         0 => (small.sig, 0),
         1..=63 => (small.sig >> d, small.sig << (64 - d)),
         64 => (0, small.sig),
-        65..=127 => (0, (small.sig >> (d - 64)) | (small.sig << (128 - d) != 0) as u64),
+        65..=127 => (
+            0,
+            (small.sig >> (d - 64)) | (small.sig << (128 - d) != 0) as u64,
+        ),
         _ => (0, 1),
     };
     if a.sign == b.sign {

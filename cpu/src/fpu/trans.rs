@@ -602,8 +602,18 @@ fn yl2x(env: &mut Env, y: F80, x: F80, p1: bool) -> Option<F80> {
         if y.is_zero() {
             return Some(F80::zero(sy ^ sx));
         }
-        let l = atanh2(bx.div(ONE.add(ONE).add(bx))).mul(LOG2E);
-        return Some(Big::from_f80(y).mul(l).to_f80(env));
+        // ln(1+x) = 2 atanh(x / (2 + x)); outside the documented domain through ln(1 + x).
+        const HALF: Big = Big {
+            neg: false,
+            exp: -1,
+            m: 1 << 127,
+        };
+        let ln1p = if bx.abs() < HALF {
+            atanh2(bx.div(ONE.add(ONE).add(bx)))
+        } else {
+            ln_big(ONE.add(bx))
+        };
+        return Some(Big::from_f80(y).mul(ln1p.mul(LOG2E)).to_f80(env));
     }
     // FYL2X
     if sx && !x.is_zero() {
@@ -664,7 +674,32 @@ fn f2xm1(env: &mut Env, x: F80) -> Option<F80> {
         return None;
     }
     let bx = Big::from_f80(x);
-    Some(expm1_big(bx.mul(LN2)).to_f80(env))
+    if bx.abs() <= ONE {
+        return Some(expm1_big(bx.mul(LN2)).to_f80(env));
+    }
+    // Outside the documented domain: 2^n * 2^f - 1 with n = trunc(x), |f| < 1.
+    let u = unpack(x);
+    let int_bits = (u.exp - BIAS + 1).min(64) as u32; // >= 1 here
+    if int_bits > 15 {
+        // |x| >= 2^15: far beyond the exponent range.
+        return Some(if x.sign() {
+            F80::ONE.neg()
+        } else {
+            env.pack80(false, 0x8000, 1 << 63, 1, 64)
+        });
+    }
+    let n = (u.sig >> (64 - int_bits)) as i32;
+    let n = if u.sign { -n } else { n };
+    let f = bx.sub(Big::from_i64(n as i64));
+    let p = ONE.add(expm1_big(f.mul(LN2)));
+    Some(
+        Big {
+            exp: p.exp + n,
+            ..p
+        }
+        .sub(ONE)
+        .to_f80(env),
+    )
 }
 
 impl Fpu {

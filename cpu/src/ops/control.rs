@@ -149,11 +149,11 @@ pub fn retf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn int<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    cpu.software_interrupt(op.imm as u8)
+    cpu.software_interrupt(op.imm as u8, true)
 }
 
 pub fn int3<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
-    cpu.software_interrupt(exception::BP)
+    cpu.software_interrupt(exception::BP, false)
 }
 
 /// INT1 (ICEBP, F1) behaves like a debug exception trap.
@@ -163,7 +163,7 @@ pub fn int1<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
 
 pub fn into<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     if cpu.flags.of() {
-        cpu.software_interrupt(exception::OF)?;
+        cpu.software_interrupt(exception::OF, false)?;
     }
     Ok(())
 }

@@ -304,7 +304,10 @@ fn port<B: Bus>(cpu: &Cpu<B>, k: Kind, op: &Op<B>) -> u16 {
 pub fn in_<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let p = port(cpu, op.b, op);
     cpu.check_io(p, op.size)?;
-    let v = { cpu.bus.sync(cpu.icount); cpu.bus.io_read(p, op.size) };
+    let v = {
+        cpu.bus.sync(cpu.icount);
+        cpu.bus.io_read(p, op.size)
+    };
     cpu.set_reg(op.size, 0, v);
     cpu.stats.io_exits += 1;
     cpu.stop = true;

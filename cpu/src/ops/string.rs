@@ -135,7 +135,10 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         let di = idx(cpu, Reg::Edi, am);
         // Check the destination before the port read, which may have side effects.
         cpu.lin_w(ES, di, size as u32)?;
-        let v = { cpu.bus.sync(cpu.icount); cpu.bus.io_read(port, size) };
+        let v = {
+            cpu.bus.sync(cpu.icount);
+            cpu.bus.io_read(port, size)
+        };
         cpu.stats.io_exits += 1;
         cpu.write_mem(ES, di, size, v)?;
         advance(cpu, Reg::Edi, am, size);

@@ -372,7 +372,8 @@ fn reg_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8, i: u8) -> Re
             let pop = esc == 7;
             {
                 let r = fpu.fcomi(i, reg == 5, pop);
-                let mut v = cpu.flags.get() & !(flags::ZF | flags::PF | flags::CF | flags::OF | flags::SF | flags::AF);
+                let mut v = cpu.flags.get()
+                    & !(flags::ZF | flags::PF | flags::CF | flags::OF | flags::SF | flags::AF);
                 if r.zf {
                     v |= flags::ZF;
                 }
