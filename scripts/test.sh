@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+EMU_GUEST_DIR=$(bash scripts/guest-image.sh)
+export EMU_GUEST_DIR
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --profile ci -- -D warnings
 cargo test --workspace --profile ci

@@ -447,15 +447,9 @@ fn cond(c: ConditionCode) -> Option<u8> {
 fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
     let mem_a = op.a == Kind::Mem;
     match ins.mnemonic() {
-        M::Add => alu::add,
-        M::Or => alu::or,
-        M::Adc => alu::adc,
-        M::Sbb => alu::sbb,
-        M::And => alu::and,
-        M::Sub => alu::sub,
-        M::Xor => alu::xor,
-        M::Cmp => alu::cmp,
-        M::Test => alu::test,
+        M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
+            alu::select(ins.mnemonic(), op)
+        }
         M::Inc => alu::inc,
         M::Dec => alu::dec,
         M::Neg => alu::neg,
@@ -535,7 +529,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
             (Kind::Reg, Kind::Dr) => system::mov_from_dr,
             (Kind::Seg, _) => data::mov_to_seg,
             (_, Kind::Seg) => data::mov_from_seg,
-            (Kind::Reg | Kind::Mem, Kind::Reg | Kind::Mem | Kind::Imm) => data::mov,
+            (Kind::Reg | Kind::Mem, Kind::Reg | Kind::Mem | Kind::Imm) => data::select_mov(op),
             _ => data::ud,
         },
         M::Movzx => data::movzx,

@@ -93,9 +93,9 @@ impl<B: Bus> Cpu<B> {
             self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
         };
         let end = blk.start as usize + if single { 1 } else { blk.len as usize };
+        self.flags_loaded = false;
         for op in &cache.ops[blk.start as usize..end] {
             let start = self.eip;
-            self.flags_loaded = false;
             // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
             self.eip = start.wrapping_add(op.len as u32);
             self.icount += 1;
@@ -105,14 +105,15 @@ impl<B: Bus> Cpu<B> {
                 self.mem.code_written = false;
                 return self.exception(e);
             }
-            if rf && !std::mem::take(&mut self.flags_loaded) {
-                self.flags.assign(crate::flags::RF, false);
-            }
             if self.stop {
                 self.stop = false;
                 self.mem.code_written = false;
                 break;
             }
+        }
+        // RF was set: one instruction ran (`single`); it clears RF unless it loaded EFLAGS.
+        if rf && !self.flags_loaded {
+            self.flags.assign(crate::flags::RF, false);
         }
         if trap && !self.shutdown {
             // Single-step trap after the instruction (TF was set before it ran): DR6.BS.

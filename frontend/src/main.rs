@@ -165,7 +165,8 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
         time_limit_ns: a.time_limit.map(|s| (s.max(0.0) * 1e9) as u64),
     };
     let started = std::time::Instant::now();
-    let outcome = run::run(&mut m, opts, raw)?;
+    let io = run::Io::terminal(console == Console::Serial);
+    let outcome = run::run(&mut m, opts, raw, io)?;
     drop(_guard);
     if a.stats {
         print_stats(&m, started.elapsed());

@@ -61,8 +61,27 @@ impl Outcome {
     }
 }
 
+/// Where the serial console comes from and goes to, and the flag that ends a run (a signal
+/// number; 0 = keep going). The CLI wires stdin/stdout and signals; tests wire channels.
+pub struct Io {
+    pub input: Option<Receiver<Vec<u8>>>,
+    pub output: Box<dyn Write + Send>,
+    pub stop: Arc<AtomicUsize>,
+}
+
+impl Io {
+    /// The terminal: stdin on a reader thread (when `input`), stdout, and SIGINT/SIGTERM/SIGHUP.
+    pub fn terminal(input: bool) -> Io {
+        Io {
+            input: input.then(stdin_reader),
+            output: Box::new(std::io::stdout()),
+            stop: install_signals(),
+        }
+    }
+}
+
 /// Signals that end the run; the loop polls the flag and shuts down cleanly.
-fn install_signals() -> Arc<AtomicUsize> {
+pub fn install_signals() -> Arc<AtomicUsize> {
     let flag = Arc::new(AtomicUsize::new(0));
     for sig in [
         signal_hook::consts::SIGINT,
@@ -140,14 +159,17 @@ impl Escape {
 const HELP: &str = "\r\nC-a h    this help\r\nC-a x    quit emu\r\nC-a r    reset the machine\r\nC-a C-a  send C-a\r\n";
 
 /// Runs the machine until it powers off or something ends the run.
-pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool) -> Result<Outcome> {
-    let signals = install_signals();
+pub fn run(m: &mut Machine, opts: RunOptions, raw_console: bool, io: Io) -> Result<Outcome> {
+    let Io {
+        input,
+        output: mut stdout,
+        stop: signals,
+    } = io;
     let input = match opts.console {
-        Console::Serial => Some(stdin_reader()),
+        Console::Serial => input,
         Console::Headless => None,
     };
     let mut escape = Escape::default();
-    let mut stdout = std::io::stdout();
     let wall0 = Instant::now();
     let guest0 = m.cpu.bus.board.now_ns();
     let mut input_open = true;

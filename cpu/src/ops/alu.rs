@@ -16,18 +16,28 @@ const XOR: u8 = 6;
 const CMP: u8 = 7;
 const TEST: u8 = 8;
 
-#[inline(always)]
+/// Any operand forms (memory destinations, mixed sizes): the general path.
 fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.size;
-    let m = mask(size);
-    let src = cpu.read_b(op)? & m;
+    let src = cpu.read_b(op)? & mask(size);
     let loc = if K == CMP || K == TEST {
         cpu.loc_a_read(op, size)?
     } else {
         cpu.loc_a(op, size)?
     };
     let dst = cpu.read_loc(loc, size)?;
-    let res = match K {
+    let res = compute::<B, K>(cpu, dst, src) & mask(size);
+    if K != CMP && K != TEST {
+        cpu.write_loc(loc, size, res)?;
+    }
+    flags_of::<B, K>(cpu, size, dst, src, res);
+    Ok(())
+}
+
+/// The result of operation `K` (before masking).
+#[inline(always)]
+fn compute<B: Bus, const K: u8>(cpu: &Cpu<B>, dst: u32, src: u32) -> u32 {
+    match K {
         ADD => dst.wrapping_add(src),
         OR => dst | src,
         ADC => dst.wrapping_add(src).wrapping_add(cpu.flags.cf() as u32),
@@ -35,10 +45,12 @@ fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
         AND | TEST => dst & src,
         SUB | CMP => dst.wrapping_sub(src),
         _ => dst ^ src,
-    } & m;
-    if K != CMP && K != TEST {
-        cpu.write_loc(loc, size, res)?;
     }
+}
+
+#[inline(always)]
+fn flags_of<B: Bus, const K: u8>(cpu: &mut Cpu<B>, size: u8, dst: u32, src: u32, res: u32) {
+    let m = mask(size);
     match K {
         ADD => cpu.flags.set_lazy(LazyOp::Add, size, dst, src, res),
         SUB | CMP => cpu.flags.set_lazy(LazyOp::Sub, size, dst, src, res),
@@ -54,35 +66,73 @@ fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
         }
         _ => cpu.flags.set_lazy(LazyOp::Logic, size, dst, src, res),
     }
+}
+
+/// Register destination with a register (`IMM` false) or immediate source, size `S`: the
+/// commonest ALU forms, without operand-kind dispatch.
+fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let m = mask(S);
+    let src = if IMM { op.imm & m } else { cpu.get_reg(S, op.rb) };
+    let dst = cpu.get_reg(S, op.ra);
+    let res = compute::<B, K>(cpu, dst, src) & m;
+    if K != CMP && K != TEST {
+        cpu.set_reg(S, op.ra, res);
+    }
+    flags_of::<B, K>(cpu, S, dst, src, res);
     Ok(())
 }
 
-pub fn add<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, ADD>(cpu, op)
+/// Register destination, memory source.
+fn binary_reg_mem<B: Bus, const K: u8, const S: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let m = mask(S);
+    let src = cpu.read_mem(op.seg, cpu.ea(op), S)?;
+    let dst = cpu.get_reg(S, op.ra);
+    let res = compute::<B, K>(cpu, dst, src) & m;
+    if K != CMP && K != TEST {
+        cpu.set_reg(S, op.ra, res);
+    }
+    flags_of::<B, K>(cpu, S, dst, src, res);
+    Ok(())
 }
-pub fn or<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, OR>(cpu, op)
-}
-pub fn adc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, ADC>(cpu, op)
-}
-pub fn sbb<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, SBB>(cpu, op)
-}
-pub fn and<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, AND>(cpu, op)
-}
-pub fn sub<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, SUB>(cpu, op)
-}
-pub fn xor<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, XOR>(cpu, op)
-}
-pub fn cmp<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, CMP>(cpu, op)
-}
-pub fn test<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    binary::<B, TEST>(cpu, op)
+
+/// The handler for a binary ALU op given its operand forms, specialised where it pays.
+pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Handler<B> {
+    use crate::decode::Kind;
+    use iced_x86::Mnemonic as M;
+    macro_rules! pick {
+        ($k:expr) => {{
+            const K: u8 = $k;
+            match (op.a, op.b, op.size) {
+                (Kind::Reg, Kind::Reg, 1) if op.size2 == 1 => binary_reg::<B, K, 1, false>,
+                (Kind::Reg, Kind::Reg, 2) if op.size2 == 2 => binary_reg::<B, K, 2, false>,
+                (Kind::Reg, Kind::Reg, 4) if op.size2 == 4 => binary_reg::<B, K, 4, false>,
+                (Kind::Reg, Kind::Imm, 1) => binary_reg::<B, K, 1, true>,
+                (Kind::Reg, Kind::Imm, 2) => binary_reg::<B, K, 2, true>,
+                (Kind::Reg, Kind::Imm, 4) => binary_reg::<B, K, 4, true>,
+                (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => binary_reg_mem::<B, K, 1>,
+                (Kind::Reg, Kind::Mem, 2) if op.size2 == 2 => binary_reg_mem::<B, K, 2>,
+                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4>,
+                _ => binary::<B, K>,
+            }
+        }};
+    }
+    match mnemonic {
+        M::Add => pick!(ADD),
+        M::Or => pick!(OR),
+        M::Adc => pick!(ADC),
+        M::Sbb => pick!(SBB),
+        M::And => pick!(AND),
+        M::Sub => pick!(SUB),
+        M::Xor => pick!(XOR),
+        M::Cmp => pick!(CMP),
+        _ => pick!(TEST),
+    }
 }
 
 pub fn inc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {

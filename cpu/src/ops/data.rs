@@ -46,6 +46,53 @@ pub fn mov<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     cpu.write_a(op, v)
 }
 
+fn mov_rr<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.get_reg(S, op.rb);
+    cpu.set_reg(S, op.ra, v);
+    Ok(())
+}
+
+fn mov_ri<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.set_reg(S, op.ra, op.imm);
+    Ok(())
+}
+
+fn mov_load<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.read_mem(op.seg, cpu.ea(op), S)?;
+    cpu.set_reg(S, op.ra, v);
+    Ok(())
+}
+
+fn mov_store<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.get_reg(S, op.rb);
+    cpu.write_mem(op.seg, cpu.ea(op), S, v)
+}
+
+fn mov_store_imm<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.write_mem(op.seg, cpu.ea(op), S, op.imm)
+}
+
+/// MOV between registers, memory and immediates, specialised by form and size.
+pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+    macro_rules! by_size {
+        ($f:ident) => {
+            match op.size {
+                1 => $f::<B, 1>,
+                2 => $f::<B, 2>,
+                _ => $f::<B, 4>,
+            }
+        };
+    }
+    match (op.a, op.b) {
+        (Kind::Reg, Kind::Reg) if op.size == op.size2 => by_size!(mov_rr),
+        (Kind::Reg, Kind::Imm) => by_size!(mov_ri),
+        (Kind::Reg, Kind::Mem) if op.size == op.size2 => by_size!(mov_load),
+        (Kind::Mem, Kind::Reg) if op.size == op.size2 => by_size!(mov_store),
+        (Kind::Mem, Kind::Imm) => by_size!(mov_store_imm),
+        _ => mov,
+    }
+}
+
 pub fn mov_to_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if op.ra == SegReg::Cs as u8 {
         return Err(Exc::ud());
