@@ -121,21 +121,28 @@ impl Guest {
         self.keys.send(format!("{line}\n").into_bytes()).unwrap();
     }
 
-    /// Types a command and waits for the text it prints (`expect`) after the echo.
+    /// Types a command and waits for the text it prints (`expect`, which the command line
+    /// itself must not contain: the terminal echoes and wraps it).
     fn run(&self, cmd: &str, expect: &str, from: usize) -> usize {
+        assert!(!cmd.contains(expect));
         self.type_line(cmd);
-        let echoed = self.wait_for(cmd, from);
-        self.wait_for(expect, echoed)
+        self.wait_for(expect, from)
     }
 
     fn finish(mut self) -> Outcome {
         let h = self.handle.take().unwrap();
         let t0 = Instant::now();
         while !h.is_finished() {
-            assert!(t0.elapsed() < BOOT_TIMEOUT, "emu did not stop:\n{}", tail(&self.screen.text()));
+            assert!(
+                t0.elapsed() < BOOT_TIMEOUT,
+                "emu did not stop:\n{}",
+                tail(&self.screen.text())
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        h.join().expect("run thread panicked").expect("emu run failed")
+        h.join()
+            .expect("run thread panicked")
+            .expect("emu run failed")
     }
 }
 
@@ -145,7 +152,7 @@ fn tail(s: &str) -> String {
 }
 
 /// Loads the disk modules and mounts the FAT partition read-write.
-const MOUNT: &str = "for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko; done 2>/dev/null; i=0; while [ ! -b /dev/sda1 ] && [ $i -lt 50 ]; do sleep 1; i=$((i+1)); done; mount -t vfat /dev/sda1 /mnt && echo MOUNT-DONE";
+const MOUNT: &str = "for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko; done 2>/dev/null; i=0; while [ ! -b /dev/sda1 ] && [ $i -lt 50 ]; do sleep 1; i=$((i+1)); done; mount -t vfat /dev/sda1 /mnt && echo MOUNT-$((40+2))";
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -161,11 +168,11 @@ fn write_and_leave(how: &str, snapshot: bool) {
     let mut at = g.wait_for("EMU-BOOT-OK", 0);
     at = g.wait_for("# ", at);
     at = g.run("echo $((6*7))", "42", at);
-    at = g.run(MOUNT, "MOUNT-DONE", at);
+    at = g.run(MOUNT, "MOUNT-42", at);
     let marker = format!("EMU-PERSIST-{how}-{}", std::process::id());
     at = g.run(
-        &format!("echo {marker} > /mnt/persist.txt && sync && echo WRITE-DONE"),
-        "WRITE-DONE",
+        &format!("echo {marker} > /mnt/persist.txt && sync && echo WRITE-$((40+2))"),
+        "WRITE-42",
         at,
     );
     let expected = match how {
