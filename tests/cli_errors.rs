@@ -24,10 +24,10 @@ fn error_for(config: MachineConfig) -> String {
     }
 }
 
-fn with_disk(p: &PathBuf) -> MachineConfig {
+fn with_disk(p: &std::path::Path) -> MachineConfig {
     MachineConfig {
         memory_mb: 16,
-        disk: Some(p.clone()),
+        disk: Some(p.to_path_buf()),
         ..Default::default()
     }
 }

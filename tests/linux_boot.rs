@@ -63,10 +63,10 @@ struct Guest {
 }
 
 impl Guest {
-    fn boot(disk: &PathBuf, snapshot: bool, no_reboot: bool) -> Guest {
+    fn boot(disk: &std::path::Path, snapshot: bool, no_reboot: bool) -> Guest {
         let config = MachineConfig {
             memory_mb: 128,
-            disk: Some(disk.clone()),
+            disk: Some(disk.to_path_buf()),
             snapshot,
             rtc_epoch: Some(1_790_000_000),
             ..Default::default()

@@ -75,7 +75,11 @@ fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let m = mask(S);
-    let src = if IMM { op.imm & m } else { cpu.get_reg(S, op.rb) };
+    let src = if IMM {
+        op.imm & m
+    } else {
+        cpu.get_reg(S, op.rb)
+    };
     let dst = cpu.get_reg(S, op.ra);
     let res = compute::<B, K>(cpu, dst, src) & m;
     if K != CMP && K != TEST {
