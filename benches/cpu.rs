@@ -66,6 +66,33 @@ fn alu_loop() -> Program {
     }
 }
 
+/// x87 arithmetic on the register stack: a polynomial step and a division per iteration,
+/// 8 instructions per iteration (6 x87), ~1M instructions.
+fn x87_loop() -> Program {
+    let mut c = Code::new();
+    c.emit(&[0xDB, 0xE3]) // fninit
+        .emit(&[0xD9, 0xE8]) // fld1            st0 = 1 (the increment)
+        .emit(&[0xD9, 0xEE]) // fldz            st0 = 0 (the accumulator)
+        .emit(&[0xD9, 0xEB]); // fldpi          st0 = pi, st1 = acc, st2 = 1
+    mov_ecx(&mut c, 125_000);
+    let top = c.here();
+    c.emit(&[0xDC, 0xC9]) // fmul st1, st0     acc *= pi
+        .emit(&[0xD8, 0xC2]) // fadd st0, st2  pi += 1
+        .emit(&[0xDC, 0xF9]) // fdiv st1, st0  acc /= pi
+        .emit(&[0xD9, 0xC9]) // fxch st1
+        .emit(&[0xD8, 0xC2]) // fadd st0, st2  acc += 1
+        .emit(&[0xD9, 0xC9]) // fxch st1
+        .emit(&[0x66, 0x49]) // dec ecx
+        .short_to(0x75, top) // jnz top
+        .emit(&[0xF4]);
+    Program {
+        name: "x87_loop",
+        code: c.bytes,
+        entry: 0,
+        bytes: None,
+    }
+}
+
 /// Word copy through AX: 5 instructions per iteration, ~1M instructions.
 fn copy_loop() -> Program {
     let mut c = Code::new();
@@ -151,7 +178,13 @@ fn bench_cpu(c: &mut Criterion) {
     // Uncached runs take a quarter of a second each: flat sampling keeps them to
     // sample_size runs instead of criterion's default 1 + 2 + ... + sample_size.
     group.sampling_mode(SamplingMode::Flat);
-    for p in [alu_loop(), copy_loop(), rep_movsw(), call_ret_loop()] {
+    for p in [
+        alu_loop(),
+        copy_loop(),
+        rep_movsw(),
+        call_ret_loop(),
+        x87_loop(),
+    ] {
         // Calibrate: count the instructions of one run in each mode (they must agree).
         let counts: Vec<u64> = [true, false]
             .iter()

@@ -151,6 +151,44 @@ fn tail(s: &str) -> String {
     s.get(n..).unwrap_or(s).to_string()
 }
 
+/// The guest's own i386 busybox, run natively on the host (x86-64 Linux runs i386 binaries).
+fn native_busybox(args: &[&str]) -> String {
+    let bb = guest_dir().join("bbpkg/bin/busybox");
+    let out = std::process::Command::new(&bb)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} natively: {e}", bb.display()));
+    assert!(out.status.success(), "native busybox {args:?} failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+/// Floating-point output of a guest program (busybox seq and printf, x87 arithmetic and
+/// conversions) equals the same i386 binary's output run natively.
+fn floating_point_matches_native(g: &Guest, at: usize) -> usize {
+    let seq = ["seq", "-s", ",", "0.1", "0.37", "12"];
+    let fmt = [
+        "printf",
+        "%.17g,%.3e,%.12f",
+        "2.718281828459045",
+        "6.02214076e23",
+        "0.1",
+    ];
+    let expect = format!("FP:{}:{}:PF", native_busybox(&seq), native_busybox(&fmt));
+    let cmd = format!(
+        "echo \"FP:$({}):$({} '{}' {} {} {}):PF\"",
+        seq.join(" "),
+        fmt[0],
+        fmt[1],
+        fmt[2],
+        fmt[3],
+        fmt[4]
+    );
+    g.run(&cmd, &expect, at)
+}
+
 /// Loads the disk modules and mounts the FAT partition read-write.
 const MOUNT: &str = "for m in $(cat /lib/modules/load-order); do insmod /lib/modules/$m.ko; done 2>/dev/null; i=0; while [ ! -b /dev/sda1 ] && [ $i -lt 50 ]; do sleep 1; i=$((i+1)); done; mount -t vfat /dev/sda1 /mnt && echo MOUNT-$((40+2))";
 
@@ -168,6 +206,9 @@ fn write_and_leave(how: &str, snapshot: bool) {
     let mut at = g.wait_for("EMU-BOOT-OK", 0);
     at = g.wait_for("# ", at);
     at = g.run("echo $((6*7))", "42", at);
+    if how == "poweroff" && !snapshot {
+        at = floating_point_matches_native(&g, at);
+    }
     at = g.run(MOUNT, "MOUNT-42", at);
     let marker = format!("EMU-PERSIST-{how}-{}", std::process::id());
     at = g.run(
@@ -233,5 +274,50 @@ fn test_label_checks_disk_and_powers_off() {
     let outcome = g.finish();
     assert_eq!(outcome, Outcome::PowerOff);
     assert_eq!(outcome.exit_code(), 0);
+    std::fs::remove_file(&disk).ok();
+}
+
+/// Direct Linux boot (32-bit boot protocol) of Debian's bzImage with its initrd and a command
+/// line, the disk attached: the same disk check and power-off as the `test` label.
+#[test]
+fn direct_kernel_boot() {
+    let disk = copy_image("disk.img", "kernel");
+    let config = MachineConfig {
+        memory_mb: 128,
+        disk: Some(disk.clone()),
+        snapshot: true,
+        kernel: Some(guest_dir().join("vmlinuz")),
+        initrd: Some(guest_dir().join("initrd.gz")),
+        append: "console=ttyS0 quiet emu.disk emu.poweroff".into(),
+        ..Default::default()
+    };
+    let screen = Screen::default();
+    let (keys, rx) = channel();
+    let stop = Arc::new(AtomicUsize::new(0));
+    let io = Io {
+        input: Some(rx),
+        output: Box::new(screen.clone()),
+        stop: stop.clone(),
+    };
+    let opts = RunOptions {
+        paced: false,
+        console: Console::Serial,
+        no_reboot: true,
+        time_limit_ns: None,
+    };
+    let handle = std::thread::spawn(move || {
+        let mut m = Machine::new(config)?;
+        run::run(&mut m, opts, false, io)
+    });
+    let g = Guest {
+        screen,
+        keys,
+        stop,
+        handle: Some(handle),
+    };
+    let at = g.wait_for("EMU-BOOT-OK", 0);
+    let at = g.wait_for("EMU-DISK-OK", at);
+    g.wait_for("EMU-POWEROFF", at);
+    assert_eq!(g.finish(), Outcome::PowerOff);
     std::fs::remove_file(&disk).ok();
 }

@@ -95,7 +95,12 @@ pub(crate) fn boot<B: Platform>(bios: &mut Bios, cpu: &mut Cpu<B>) {
             }
         }
     }
-    let order: [u8; 2] = [0x80, 0x00];
+    // Drive A: first when there is one, as a PC BIOS does by default.
+    let order: [u8; 2] = if bios.floppies > 0 {
+        [0x00, 0x80]
+    } else {
+        [0x80, 0x00]
+    };
     for dl in order {
         let mut sector = vec![0u8; 512];
         let ok = match cpu.bus.drive(dl) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context, Result};
 use emu_bios::{linux::LinuxBoot, Bios, Drive, Platform};
 use emu_chipset::ata::AtaChannel;
-use emu_chipset::disk::{Disk, DiskMode};
+use emu_chipset::disk::{floppy_geometry, Disk, DiskMode};
 use emu_chipset::{Board, BoardConfig, RtcStart};
 use emu_cpu::{Bus, Cpu};
 use emu_mmu::Memory;
@@ -18,6 +18,8 @@ pub struct MachineConfig {
     /// Guest RAM in MiB.
     pub memory_mb: u32,
     pub disk: Option<PathBuf>,
+    /// A floppy image for drive A: (BIOS int 13h; boots before the hard disk, as on a PC).
+    pub floppy: Option<PathBuf>,
     pub snapshot: bool,
     pub bios: Option<PathBuf>,
     pub kernel: Option<PathBuf>,
@@ -33,6 +35,8 @@ pub struct MachineConfig {
 /// end provides (debug console files, the ACPI power-management ports, disks for the BIOS).
 pub struct Hw {
     pub board: Board,
+    /// Drive A: for the BIOS (no floppy controller is modelled for the OS).
+    pub floppy: Option<Disk>,
     debugcon: Vec<(u16, File)>,
     /// PM1a control register (SCI_EN reads as set: the machine is always in ACPI mode).
     pm1a_cnt: u16,
@@ -116,6 +120,7 @@ impl Platform for Hw {
     fn drive(&mut self, dl: u8) -> Option<&mut dyn Drive> {
         match dl {
             0x80 => self.board.ata.disk_mut().map(|d| d as &mut dyn Drive),
+            0x00 => self.floppy.as_mut().map(|d| d as &mut dyn Drive),
             _ => None,
         }
     }
@@ -149,6 +154,25 @@ impl Machine {
             }
             None => None,
         };
+        let floppy = match &config.floppy {
+            Some(p) => {
+                let mode = if config.snapshot {
+                    DiskMode::Snapshot
+                } else {
+                    DiskMode::ReadWrite
+                };
+                let d = Disk::open(p, mode).map_err(|e| anyhow!("{e}"))?;
+                if floppy_geometry(d.len_bytes()).is_none() {
+                    bail!(
+                        "floppy image {} is {} bytes, not a floppy size (160K to 2.88M)",
+                        p.display(),
+                        d.len_bytes()
+                    );
+                }
+                Some(d)
+            }
+            None => None,
+        };
         let linux = match &config.kernel {
             Some(k) => {
                 let kernel = std::fs::read(k).with_context(|| format!("kernel {}", k.display()))?;
@@ -173,8 +197,8 @@ impl Machine {
                 None
             }
         };
-        if disk.is_none() && linux.is_none() && config.bios.is_none() {
-            bail!("nothing to boot: give a disk image, --kernel, or --bios");
+        if disk.is_none() && floppy.is_none() && linux.is_none() && config.bios.is_none() {
+            bail!("nothing to boot: give a disk image, --fda, --kernel, or --bios");
         }
         let bios = match &config.bios {
             Some(path) => {
@@ -187,7 +211,7 @@ impl Machine {
             None => {
                 mem.load_rom(&Bios::rom()).map_err(|e| anyhow!("{e}"))?;
                 let mut b = Bios::new(ram as u32);
-                b.set_drives(0, disk.is_some() as u8);
+                b.set_drives(floppy.is_some() as u8, disk.is_some() as u8);
                 if let Some(k) = linux {
                     b.set_linux(k);
                 }
@@ -206,10 +230,14 @@ impl Machine {
         };
         let mut board = Board::new(BoardConfig { rtc_start });
         board.rtc.set_memory_size(ram as u64);
+        if let Some(g) = floppy.as_ref().and_then(|f| floppy_geometry(f.len_bytes())) {
+            board.rtc.set_nvram(0x10, g.drive_type << 4);
+        }
         board.rtc.update_checksum();
         board.ata = AtaChannel::new(disk);
         let hw = Hw {
             board,
+            floppy,
             debugcon,
             pm1a_cnt: 0,
             pm1a_en: 0,
@@ -229,6 +257,9 @@ impl Machine {
     /// Writes every pending disk write to the image (snapshot mode keeps them in memory).
     pub fn flush(&mut self) -> Result<()> {
         self.cpu.bus.board.ata.flush().map_err(|e| anyhow!("{e}"))?;
+        if let Some(f) = self.cpu.bus.floppy.as_mut() {
+            f.flush().map_err(|e| anyhow!("{e}"))?;
+        }
         for (_, f) in self.cpu.bus.debugcon.iter_mut() {
             f.flush().ok();
         }

@@ -32,6 +32,9 @@ enum Display {
 struct RunArgs {
     /// Raw disk image to boot from (the first hard disk).
     disk: Option<PathBuf>,
+    /// Floppy image for drive A: (the BIOS boots it first).
+    #[arg(long = "fda", value_name = "FILE")]
+    fda: Option<PathBuf>,
     /// Guest RAM in MiB.
     #[arg(short = 'm', long = "memory", default_value_t = 128)]
     memory: u32,
@@ -136,6 +139,7 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     let config = MachineConfig {
         memory_mb: a.memory,
         disk: a.disk.clone(),
+        floppy: a.fda.clone(),
         snapshot: a.snapshot,
         bios: a.bios.clone(),
         kernel: a.kernel.clone(),
