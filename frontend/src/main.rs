@@ -103,10 +103,24 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!(
+                "emu: error: missing command: `emu run DISK` or `emu sst PATH` (see emu --help)"
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // One line, like every other error: clap's first line without its prefix.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("emu: error: {first} (see emu --help)");
+            return ExitCode::from(2);
         }
     };
     match run_cli(cli) {
