@@ -108,9 +108,9 @@ impl<B: Bus> Op<B> {
     pub fn fault(len: u8, e: Exc) -> Self {
         Op {
             len: len.max(1),
-            imm: e.vector as u32,
-            imm2: e.code.unwrap_or(0),
-            aux: e.code.is_some() as u8,
+            imm: e.vector() as u32,
+            imm2: e.code().unwrap_or(0),
+            aux: e.code().is_some() as u8,
             ..Op::empty(data::fetch_fault)
         }
     }

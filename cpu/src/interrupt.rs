@@ -35,7 +35,7 @@ impl<B: Bus> Cpu<B> {
     /// marks INT n/INT3/INTO, which check the gate's DPL and carry no EXT bit.
     pub fn deliver(&mut self, e: Exc, software: bool) -> Result<(), Exc> {
         if !self.pe() {
-            return self.real_mode_interrupt(e.vector);
+            return self.real_mode_interrupt(e.vector());
         }
         self.pm_interrupt(e, software)
     }
@@ -87,7 +87,7 @@ impl<B: Bus> Cpu<B> {
 
     /// Protected-mode delivery through the IDT.
     fn pm_interrupt(&mut self, e: Exc, software: bool) -> Result<(), Exc> {
-        let v = e.vector;
+        let v = e.vector();
         let ext = !software as u32;
         let idt_code = v as u32 * 8 + 2 + ext;
         if v as u32 * 8 + 7 > self.idtr.limit {
@@ -118,8 +118,8 @@ impl<B: Bus> Cpu<B> {
         }
         // Only exceptions push an error code: an external interrupt or INT n on the same vector
         // (the PIC's default 08h-0Fh overlaps #DF..#PF) pushes none.
-        let code = if software { None } else { e.code };
-        debug_assert!(e.code.is_none() || has_error_code(v) || software);
+        let code = if software { None } else { e.code() };
+        debug_assert!(e.code().is_none() || has_error_code(v) || software);
         if typ == segment::TASK_GATE {
             let tss = gate.gate_selector();
             self.task_gate_switch(tss, SwitchReason::Interrupt, ext)?;
@@ -270,7 +270,7 @@ impl<B: Bus> Cpu<B> {
     pub(crate) fn exception(&mut self, e: Exc) {
         self.stats.exceptions += 1;
         self.last_exception = Some(e);
-        self.delivering_fault = !matches!(e.vector, exception::DB | exception::DF);
+        self.delivering_fault = !matches!(e.vector(), exception::DB | exception::DF);
         if self.log_exceptions > 0 {
             self.log_exceptions -= 1;
             let cs = self.seg[crate::SegReg::Cs as usize];
@@ -303,11 +303,11 @@ impl<B: Bus> Cpu<B> {
         let Err(e2) = r else {
             return;
         };
-        if e.vector == exception::DF {
+        if e.vector() == exception::DF {
             self.shutdown = true;
             return;
         }
-        let pf = |x: &Exc| x.vector == exception::PF;
+        let pf = |x: &Exc| x.vector() == exception::PF;
         let double =
             (e.contributory() && e2.contributory()) || (pf(&e) && (e2.contributory() || pf(&e2)));
         if !double {
@@ -333,8 +333,8 @@ impl<B: Bus> Cpu<B> {
 
 /// Adds the EXT bit to a selector error code raised while delivering an external event.
 fn add_ext(e: Exc, ext: u32) -> Exc {
-    match e.code {
-        Some(c) if e.vector != exception::PF => Exc::with_code(e.vector, c | ext),
+    match e.code() {
+        Some(c) if e.vector() != exception::PF => Exc::with_code(e.vector(), c | ext),
         _ => e,
     }
 }

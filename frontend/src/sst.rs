@@ -348,7 +348,7 @@ impl Runner {
         // The instruction under test alone first, so its own exception is known.
         let start = cpu.icount;
         cpu.step();
-        self.first_exception = cpu.last_exception.map(|e| e.vector);
+        self.first_exception = cpu.last_exception.map(|e| e.vector());
         while !cpu.halted && !cpu.shutdown && cpu.icount - start < BUDGET {
             if cpu.run(BUDGET) == Exit::Shutdown {
                 break;

@@ -27,7 +27,7 @@ pub fn fetch_fault<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     } else {
         Exc::new(op.imm as u8)
     };
-    if e.vector == crate::exception::PF {
+    if e.vector() == crate::exception::PF {
         // CR2 names the first byte of the page that could not be fetched.
         let m = if cpu.code32() { u32::MAX } else { 0xFFFF };
         let start = cpu.eip.wrapping_sub(op.len as u32) & m;

@@ -134,7 +134,7 @@ pub fn leave<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     };
     // Real mode reports a frame pointer past the stack limit as #GP, not #SS (SDM LEAVE).
     let v = match cpu.read_mem(SegReg::Ss as u8, bp, size) {
-        Err(e) if !cpu.pe() && e.vector == crate::exception::SS => return Err(Exc::gp(0)),
+        Err(e) if !cpu.pe() && e.vector() == crate::exception::SS => return Err(Exc::gp(0)),
         r => r?,
     };
     cpu.set_sp(bp.wrapping_add(size as u32));
