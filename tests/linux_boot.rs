@@ -64,13 +64,20 @@ struct Guest {
 
 impl Guest {
     fn boot(disk: &std::path::Path, snapshot: bool, no_reboot: bool) -> Guest {
-        let config = MachineConfig {
-            memory_mb: 128,
-            disk: Some(disk.to_path_buf()),
-            snapshot,
-            rtc_epoch: Some(1_790_000_000),
-            ..Default::default()
-        };
+        Guest::start(
+            MachineConfig {
+                memory_mb: 128,
+                disk: Some(disk.to_path_buf()),
+                snapshot,
+                rtc_epoch: Some(1_790_000_000),
+                ..Default::default()
+            },
+            no_reboot,
+        )
+    }
+
+    /// Runs a machine on its own thread with the serial console wired to this test.
+    fn start(config: MachineConfig, no_reboot: bool) -> Guest {
         let screen = Screen::default();
         let (keys, rx) = channel();
         let stop = Arc::new(AtomicUsize::new(0));
@@ -291,30 +298,7 @@ fn direct_kernel_boot() {
         append: "console=ttyS0 quiet emu.disk emu.poweroff".into(),
         ..Default::default()
     };
-    let screen = Screen::default();
-    let (keys, rx) = channel();
-    let stop = Arc::new(AtomicUsize::new(0));
-    let io = Io {
-        input: Some(rx),
-        output: Box::new(screen.clone()),
-        stop: stop.clone(),
-    };
-    let opts = RunOptions {
-        paced: false,
-        console: Console::Serial,
-        no_reboot: true,
-        time_limit_ns: None,
-    };
-    let handle = std::thread::spawn(move || {
-        let mut m = Machine::new(config)?;
-        run::run(&mut m, opts, false, io)
-    });
-    let g = Guest {
-        screen,
-        keys,
-        stop,
-        handle: Some(handle),
-    };
+    let g = Guest::start(config, true);
     let at = g.wait_for("EMU-BOOT-OK", 0);
     let at = g.wait_for("EMU-DISK-OK", at);
     g.wait_for("EMU-POWEROFF", at);

@@ -114,45 +114,17 @@ impl<B: Bus> Op<B> {
             ..Op::empty(data::fetch_fault)
         }
     }
+}
 
-    /// Whether this op is the last of its block (control flow or a state change the run
-    /// loop must see before the next instruction).
-    pub fn ends_block(&self) -> bool {
-        matches!(
-            self.mnemonic,
-            M::INVALID
-                | M::Jmp
-                | M::Call
-                | M::Ret
-                | M::Retf
-                | M::Jo
-                | M::Jno
-                | M::Jb
-                | M::Jae
-                | M::Je
-                | M::Jne
-                | M::Jbe
-                | M::Ja
-                | M::Js
-                | M::Jns
-                | M::Jp
-                | M::Jnp
-                | M::Jl
-                | M::Jge
-                | M::Jle
-                | M::Jg
-                | M::Jcxz
-                | M::Jecxz
-                | M::Loop
-                | M::Loope
-                | M::Loopne
-                | M::Int
-                | M::Int1
-                | M::Int3
-                | M::Into
-                | M::Iret
-                | M::Iretd
-                | M::Hlt
+/// Whether `op` (decoded from `ins`) must be the last of its block: control flow, or a state
+/// change the run loop must see before the next instruction (interrupt shadow, IF, port I/O
+/// that may raise an interrupt, mode and table registers, segment loads).
+pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
+    ins.is_invalid()
+        || ins.flow_control() != iced_x86::FlowControl::Next
+        || matches!(
+            op.mnemonic,
+            M::Hlt
                 | M::Sti
                 | M::Cli
                 | M::Popf
@@ -167,8 +139,23 @@ impl<B: Bus> Op<B> {
                 | M::Outsw
                 | M::Outsd
                 | M::Lss
-        ) || (self.a == Kind::Seg && matches!(self.mnemonic, M::Mov | M::Pop))
-    }
+                | M::Lds
+                | M::Les
+                | M::Lfs
+                | M::Lgs
+                | M::Lgdt
+                | M::Lidt
+                | M::Lldt
+                | M::Ltr
+                | M::Lmsw
+                | M::Clts
+                | M::Invlpg
+                | M::Wrmsr
+                | M::Sysenter
+                | M::Sysexit
+        )
+        || (op.a == Kind::Seg && matches!(op.mnemonic, M::Mov | M::Pop))
+        || matches!(op.a, Kind::Cr | Kind::Dr)
 }
 
 /// Segment register number (ES=0 .. GS=5) of an iced register.

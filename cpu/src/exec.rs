@@ -201,7 +201,7 @@ impl<B: Bus> Cpu<B> {
                     }
                 }
             }
-            let ends = op.ends_block();
+            let ends = crate::decode::ends_block(&ins, &op);
             cache.ops.push(op);
             n += 1;
             if ends || crosses {
