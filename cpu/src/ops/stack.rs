@@ -31,8 +31,13 @@ pub fn push_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 pub fn pop_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.peek(0, op.osize)? as u16;
-    cpu.load_seg(SegReg::from_index(op.ra), v)?;
+    // ESP moves by the size of the stack the value came from, before SS (maybe) changes.
+    let old = cpu.r[Reg::Esp as usize];
     cpu.add_sp(op.osize as u32);
+    if let Err(e) = cpu.load_seg(SegReg::from_index(op.ra), v) {
+        cpu.r[Reg::Esp as usize] = old;
+        return Err(e);
+    }
     if op.ra == SegReg::Ss as u8 {
         cpu.int_shadow = true;
     }
@@ -98,7 +103,9 @@ pub fn enter<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let res = (|| {
         let bp = cpu.get_reg(size, Reg::Ebp as u8);
         cpu.push(size, bp)?;
-        let frame = cpu.sp();
+        // The frame pointer is ESP as a whole (only BP is written for a 16-bit operand), as
+        // 386-class hardware does even on a 16-bit stack (test386 checks this).
+        let frame = cpu.r[Reg::Esp as usize];
         if level > 0 {
             let bp_mask = if cpu.stack32() { u32::MAX } else { 0xFFFF };
             let mut b = cpu.r[Reg::Ebp as usize] & bp_mask;
@@ -113,7 +120,9 @@ pub fn enter<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         // The final stack pointer must address valid stack (checked by a probe write).
         if alloc > 0 {
             let mask = if cpu.stack32() { u32::MAX } else { 0xFFFF };
-            cpu.lin_w(SegReg::Ss as u8, new_sp & mask, 1)?;
+            let lin = cpu.lin_w(SegReg::Ss as u8, new_sp & mask, 1)?;
+            // The new stack top must also be writable through paging (#PF otherwise).
+            cpu.translate(lin, true)?;
         }
         cpu.set_reg(size, Reg::Ebp as u8, frame);
         cpu.set_sp(new_sp);

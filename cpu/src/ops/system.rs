@@ -297,10 +297,13 @@ pub fn verw<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 pub fn arpl<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     need_pm(cpu)?;
-    let loc = cpu.loc_a(op, 2)?;
+    // Only a destination that changes is checked for writing (386 hardware: ARPL on a
+    // read-only segment faults only when it would write).
+    let loc = cpu.loc_a_read(op, 2)?;
     let d = cpu.read_loc(loc, 2)?;
     let s = cpu.get_reg(2, op.rb);
     if d & 3 < s & 3 {
+        let loc = cpu.loc_a(op, 2)?;
         cpu.write_loc(loc, 2, (d & !3) | (s & 3))?;
         cpu.flags.assign(ZF, true);
     } else {
