@@ -288,6 +288,19 @@ impl<B: Bus> Cpu<B> {
         self.seg[SegReg::Cs as usize].big
     }
 
+    /// Instructions the guest executed that decode but are not implemented (each raised #UD),
+    /// by name, for the front end to report once.
+    pub fn unimplemented(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .ud_logged
+            .iter()
+            .filter_map(|&m| iced_x86::Mnemonic::values().nth(m as usize))
+            .map(|m| format!("{m:?}").to_lowercase())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Drops every decoded block (used after loading new code from outside the CPU).
     pub fn flush_code_cache(&mut self) {
         self.cache.flush();

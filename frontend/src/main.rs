@@ -189,6 +189,13 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.stats {
         print_stats(&m, started.elapsed());
     }
+    let missing = m.cpu.unimplemented();
+    if !missing.is_empty() {
+        eprintln!(
+            "emu: the guest used instructions emu does not implement (each raised #UD): {}",
+            missing.join(", ")
+        );
+    }
     if let Some(e) = m.bios.as_ref().and_then(|b| b.boot_error.clone()) {
         eprintln!("emu: boot failed: {e}");
     }
