@@ -119,15 +119,7 @@ impl<B: Bus> Cpu<B> {
             if off > self.cs().limit {
                 return Err(Exc::gp(0));
             }
-            let saved_sp = self.r[Reg::Esp as usize];
-            let cs = self.cs().sel as u32;
-            let frame = self
-                .push(osize, cs)
-                .and_then(|_| self.push(osize, self.eip));
-            if let Err(e) = frame {
-                self.r[Reg::Esp as usize] = saved_sp;
-                return Err(e);
-            }
+            self.push_return(osize)?;
             self.load_cs_real(sel);
             self.eip = off;
             return Ok(());
