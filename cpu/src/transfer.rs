@@ -15,30 +15,53 @@ impl<B: Bus> Cpu<B> {
         !self.pe() || self.flags.vm()
     }
 
-    pub fn far_jump(&mut self, sel: u16, off: u32, osize: u8) -> Result<(), Exc> {
-        let off = if osize == 2 { off & 0xFFFF } else { off };
+    /// The part far JMP and far CALL share: real/V86 mode, and a direct transfer to a code
+    /// segment (CALL pushes CS:EIP first when `push`). Returns the descriptor when it is a
+    /// gate or TSS, which the caller handles.
+    fn far_direct(
+        &mut self,
+        sel: u16,
+        off: u32,
+        osize: u8,
+        push: bool,
+    ) -> Result<Option<Desc>, Exc> {
         if self.real_like() {
             if off > self.cs().limit {
                 return Err(Exc::gp(0));
             }
+            if push {
+                self.push_return(osize)?;
+            }
             self.load_cs_real(sel);
             self.eip = off;
-            return Ok(());
+            return Ok(None);
         }
         if sel & !3 == 0 {
             return Err(Exc::gp(0));
         }
         let d = self.read_desc(sel, GP)?;
-        let cpl = self.cpl();
-        if d.is_code() {
-            self.check_code_target(sel, &d, cpl)?;
-            if off > d.limit() {
-                return Err(Exc::gp(0));
-            }
-            self.set_cs(sel, &d, cpl)?;
-            self.eip = off;
-            return Ok(());
+        if !d.is_code() {
+            return Ok(Some(d));
         }
+        let cpl = self.cpl();
+        self.check_code_target(sel, &d, cpl)?;
+        if off > d.limit() {
+            return Err(Exc::gp(0));
+        }
+        if push {
+            self.push_return(osize)?;
+        }
+        self.set_cs(sel, &d, cpl)?;
+        self.eip = off;
+        Ok(None)
+    }
+
+    pub fn far_jump(&mut self, sel: u16, off: u32, osize: u8) -> Result<(), Exc> {
+        let off = if osize == 2 { off & 0xFFFF } else { off };
+        let Some(d) = self.far_direct(sel, off, osize, false)? else {
+            return Ok(());
+        };
+        let cpl = self.cpl();
         match d.typ() {
             segment::CALL_GATE16 | segment::CALL_GATE32 if !d.s() => {
                 let rpl = (sel & 3) as u8;
@@ -115,30 +138,9 @@ impl<B: Bus> Cpu<B> {
 
     pub fn far_call(&mut self, sel: u16, off: u32, osize: u8) -> Result<(), Exc> {
         let off = if osize == 2 { off & 0xFFFF } else { off };
-        if self.real_like() {
-            if off > self.cs().limit {
-                return Err(Exc::gp(0));
-            }
-            self.push_return(osize)?;
-            self.load_cs_real(sel);
-            self.eip = off;
+        let Some(d) = self.far_direct(sel, off, osize, true)? else {
             return Ok(());
-        }
-        if sel & !3 == 0 {
-            return Err(Exc::gp(0));
-        }
-        let d = self.read_desc(sel, GP)?;
-        let cpl = self.cpl();
-        if d.is_code() {
-            self.check_code_target(sel, &d, cpl)?;
-            if off > d.limit() {
-                return Err(Exc::gp(0));
-            }
-            self.push_return(osize)?;
-            self.set_cs(sel, &d, cpl)?;
-            self.eip = off;
-            return Ok(());
-        }
+        };
         match d.typ() {
             segment::CALL_GATE16 | segment::CALL_GATE32 if !d.s() => self.call_gate(sel, &d),
             segment::TASK_GATE | segment::TSS16_AVAIL | segment::TSS32_AVAIL if !d.s() => {
