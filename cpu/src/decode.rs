@@ -370,7 +370,7 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
     if let Some((esc, modrm)) = x87_bytes(bytes) {
         op.aux = esc;
         op.imm2 = modrm as u32;
-        op.exec = x87::esc;
+        op.exec = x87::select(esc, modrm, has_mem);
     }
     op
 }
@@ -437,8 +437,8 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
             alu::select(ins.mnemonic(), op)
         }
-        M::Inc => alu::inc,
-        M::Dec => alu::dec,
+        M::Inc => alu::select_incdec(true, op),
+        M::Dec => alu::select_incdec(false, op),
         M::Neg => alu::neg,
         M::Not => alu::not,
 
@@ -593,7 +593,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         | M::Jl
         | M::Jge
         | M::Jle
-        | M::Jg => control::jcc,
+        | M::Jg => control::select_jcc(op.aux),
         M::Jcxz | M::Jecxz => control::jcxz,
         M::Loop => control::loop_,
         M::Loope => control::loope,

@@ -513,9 +513,19 @@ impl Fpu {
             && soft::is_normal(s)
         {
             // Fast path: two normal operands.
-            let mut env = self.env();
             let (aop, rev) = binop(op);
             let (a, b) = if rev { (s, d) } else { (d, s) };
+            if self.cw & 0x0F00 == 0x0300 {
+                if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
+                    self.regs[pd] = r;
+                    self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
+                    if pop {
+                        self.pop();
+                    }
+                    return;
+                }
+            }
+            let mut env = self.env();
             self.regs[pd] = soft::arith_normal(&mut env, aop, a, b);
             self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
             if pop {
@@ -548,9 +558,16 @@ impl Fpu {
         let d = self.regs[p0];
         if let Some(s) = src.normal() {
             if (self.valid >> p0) & 1 != 0 && soft::is_normal(d) && !s.is_zero() {
-                let mut env = self.env();
                 let (aop, rev) = binop(op);
                 let (a, b) = if rev { (s, d) } else { (d, s) };
+                if self.cw & 0x0F00 == 0x0300 {
+                    if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
+                        self.regs[p0] = r;
+                        self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
+                        return;
+                    }
+                }
+                let mut env = self.env();
                 self.regs[p0] = soft::arith_normal(&mut env, aop, a, b);
                 self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
                 return;

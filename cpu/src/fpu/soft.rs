@@ -395,6 +395,109 @@ pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
     }
 }
 
+/// The common case of FADD/FSUB/FMUL/FDIV on two normal operands under round-to-nearest at
+/// 64-bit precision (control word precision/rounding bits 0300h: the default of FNINIT, Linux
+/// and C runtimes) with a normal, in-range result. It skips the general rounding environment;
+/// the result is identical because no other rounding mode, precision or exception response
+/// can apply. Returns the result, whether it is inexact (PE) and whether it was rounded up
+/// (C1); None sends the caller to the general path (wide exponent gaps, cancellation to zero,
+/// overflow or underflow).
+#[inline(always)]
+pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
+    let (sa, ea) = (a.sign(), a.exp() as i32);
+    let (sb, eb) = (b.sign() ^ matches!(op, ArithOp::Sub), b.exp() as i32);
+    let (sign, exp, hi, lo) = match op {
+        ArithOp::Mul => {
+            let p = a.sig as u128 * b.sig as u128;
+            let e = ea + eb - BIAS;
+            if p >> 127 != 0 {
+                (sa ^ sb, e + 1, (p >> 64) as u64, p as u64)
+            } else {
+                let p = p << 1;
+                (sa ^ sb, e, (p >> 64) as u64, p as u64)
+            }
+        }
+        ArithOp::Div => {
+            let (n, e) = if a.sig >= b.sig {
+                ((a.sig as u128) << 63, ea - eb + BIAS)
+            } else {
+                ((a.sig as u128) << 64, ea - eb + BIAS - 1)
+            };
+            let (q, r) = div128_64(n, b.sig);
+            (sa ^ sb, e, q, half_code(r, b.sig))
+        }
+        ArithOp::Add | ArithOp::Sub => {
+            let ((bs, be, bsig), (ss, se, ssig)) = if ea > eb || (ea == eb && a.sig >= b.sig) {
+                ((sa, ea, a.sig), (sb, eb, b.sig))
+            } else {
+                ((sb, eb, b.sig), (sa, ea, a.sig))
+            };
+            let d = (be - se) as u32;
+            if d >= 64 {
+                return None;
+            }
+            let (s_hi, s_lo) = if d == 0 {
+                (ssig, 0)
+            } else {
+                (ssig >> d, ssig << (64 - d))
+            };
+            if bs == ss {
+                let (hi, carry) = bsig.overflowing_add(s_hi);
+                if carry {
+                    let lo = (s_lo >> 1) | (hi << 63) | (s_lo & 1);
+                    (bs, be + 1, (hi >> 1) | 1 << 63, lo)
+                } else {
+                    (bs, be, hi, s_lo)
+                }
+            } else {
+                let (lo, borrow) = 0u64.overflowing_sub(s_lo);
+                let hi = bsig - s_hi - borrow as u64;
+                if hi == 0 {
+                    return None;
+                }
+                let lz = hi.leading_zeros();
+                if lz == 0 {
+                    (bs, be, hi, lo)
+                } else {
+                    (bs, be - lz as i32, hi << lz | lo >> (64 - lz), lo << lz)
+                }
+            }
+        }
+    };
+    if exp <= 0 || exp > 0x7FFE {
+        return None;
+    }
+    let up = lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0);
+    let (exp, sig) = if !up {
+        (exp, hi)
+    } else if hi == u64::MAX {
+        (exp + 1, 1 << 63)
+    } else {
+        (exp, hi + 1)
+    };
+    if exp > 0x7FFE {
+        return None;
+    }
+    Some((F80::new(sign, exp as u16, sig), lo != 0, up))
+}
+
+/// Rounding bits for a quotient whose division left remainder `r` (< `d`): zero when exact,
+/// else one half, more or less than one half of a unit, compared as 2r against d.
+#[inline(always)]
+fn half_code(r: u64, d: u64) -> u64 {
+    if r == 0 {
+        0
+    } else if r >= d - r {
+        if r == d - r {
+            1 << 63
+        } else {
+            3 << 62
+        }
+    } else {
+        1 << 62
+    }
+}
+
 /// [`arith`] when an operand is not a normal number.
 #[inline(never)]
 fn arith_special(
@@ -554,8 +657,10 @@ fn mul_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
     }
 }
 
-/// Quotient of two finite non-zero values: 64 quotient bits, then 64 more as rounding bits
-/// with the final remainder jammed into the lowest.
+/// Quotient of two finite non-zero values: 64 quotient bits, and rounding bits that say
+/// where the remainder lies against half a unit (below, exactly, above). At 64-bit precision
+/// rounding compares the lost bits with one half; at 24 or 53 bits the lost quotient bits
+/// decide and the remainder only counts as sticky. So one 128/64 division is exact.
 #[inline(always)]
 fn div_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
     let (n, exp) = if a.sig >= b.sig {
@@ -563,13 +668,36 @@ fn div_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
     } else {
         ((a.sig as u128) << 64, a.exp - b.exp + BIAS - 1)
     };
-    let d = b.sig as u128;
-    let q = (n / d) as u64;
-    let r = n % d;
-    let n2 = r << 64;
-    let q2 = (n2 / d) as u64;
-    let r2 = n2 % d;
-    env.pack80(a.sign ^ b.sign, exp, q, q2 | (r2 != 0) as u64, env.p)
+    let d = b.sig;
+    let (q, r) = div128_64(n, d);
+    env.pack80(a.sign ^ b.sign, exp, q, half_code(r, d), env.p)
+}
+
+/// `n / d` and `n % d` for a normalized divisor (bit 63 set) and a quotient that fits in 64
+/// bits (`n < d << 64`): schoolbook division in two 32-bit digits (Knuth's algorithm D),
+/// which avoids the general 128-bit division routine.
+#[inline(always)]
+fn div128_64(n: u128, d: u64) -> (u64, u64) {
+    debug_assert!(d >> 63 == 1 && (n >> 64) < d as u128);
+    let (d1, d0) = (d >> 32, d & 0xFFFF_FFFF);
+    let (hi, lo) = ((n >> 64) as u64, n as u64);
+    let digit = |top: u64, next: u64| -> (u64, u64) {
+        // Divide the 96-bit value top:next (top < d) by d, giving one 32-bit digit.
+        let mut q = top / d1;
+        let mut r = top % d1;
+        while q >> 32 != 0 || q * d0 > (r << 32 | next) {
+            q -= 1;
+            r += d1;
+            if r >> 32 != 0 {
+                break;
+            }
+        }
+        let rem = ((top as u128) << 32 | next as u128) - q as u128 * d as u128;
+        (q, rem as u64)
+    };
+    let (q1, r1) = digit(hi, lo >> 32);
+    let (q0, r0) = digit(r1, lo & 0xFFFF_FFFF);
+    (q1 << 32 | q0, r0)
 }
 
 /// Integer square root of a u128: (floor(sqrt(m)), m - s^2).

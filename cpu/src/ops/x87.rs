@@ -50,6 +50,17 @@ impl<B: Bus> Cpu<B> {
         Ok(())
     }
 
+    /// A 64-bit store whose pages were already checked: two dword writes, or bytes when it
+    /// straddles a page.
+    fn write_u64_at(&mut self, lin: u32, v: u64) -> Result<(), Exc> {
+        if lin & 0xFFF <= 0xFF8 {
+            self.lin_write(lin, 4, v as u32)?;
+            self.lin_write(lin.wrapping_add(4), 4, (v >> 32) as u32)
+        } else {
+            self.write_bytes_at(lin, &v.to_le_bytes())
+        }
+    }
+
     fn env_mode(&self, osize: u8) -> EnvMode {
         let pm = self.pe() && !self.flags.vm();
         match (osize == 4, pm) {
@@ -80,6 +91,148 @@ fn no_wait(esc: u8, modrm: u8) -> bool {
         7 => !mem && modrm == 0xE0,
         _ => false,
     }
+}
+
+/// The handler for an escape and ModR/M: the hot forms (register arithmetic, FXCH, FLD/FSTP
+/// of a register, FLD/FST/FSTP and arithmetic on m32/m64) get their own entry points so they
+/// skip the general decode in [`esc`]; everything else goes through it.
+pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Handler<B> {
+    special(esc_op, modrm, mem).unwrap_or(esc)
+}
+
+fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Handler<B>> {
+    let reg = (modrm >> 3) & 7;
+    Some(match (esc_op, reg, mem) {
+        (0, 0 | 1 | 4..=7, false) => arith_st0_sti,
+        (4 | 6, 0 | 1 | 4..=7, false) => arith_sti_st0,
+        (1, 0, false) => fld_sti,
+        (1, 1, false) => fxch,
+        (5, 2 | 3, false) => fst_sti,
+        (0 | 4, 0 | 1 | 4..=7, true) => arith_mem_real,
+        (1 | 5, 0, true) => fld_mem_real,
+        (1 | 5, 2 | 3, true) => fst_mem_real,
+        _ => return None,
+    })
+}
+
+/// #NM for EM/TS, then any pending exception: the common entry of waiting x87 instructions.
+#[inline(always)]
+fn enter<B: Bus>(cpu: &mut Cpu<B>) -> Result<(), Exc> {
+    if cpu.cr0 & (CR0_EM | CR0_TS) != 0 {
+        return Err(Exc::nm());
+    }
+    if cpu.fpu.exception_pending() {
+        cpu.fpu_pending()?;
+    }
+    Ok(())
+}
+
+/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i).
+fn arith_st0_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let modrm = op.imm2 as u8;
+    if let Some(f) = FOp::from_reg(modrm >> 3) {
+        cpu.fpu.farith(f, 0, modrm & 7, false);
+    }
+    finish(cpu, op)
+}
+
+/// DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE pops), with SUB/SUBR and DIV/DIVR swapped
+/// in the encoding.
+fn arith_sti_st0<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let modrm = op.imm2 as u8;
+    let f = match (modrm >> 3) & 7 {
+        0 => FOp::Add,
+        1 => FOp::Mul,
+        4 => FOp::SubR,
+        5 => FOp::Sub,
+        6 => FOp::DivR,
+        _ => FOp::Div,
+    };
+    cpu.fpu.farith(f, modrm & 7, 0, op.aux & 7 == 6);
+    finish(cpu, op)
+}
+
+/// D9 C0+i: FLD ST(i).
+fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    cpu.fpu.fld_st(op.imm2 as u8 & 7);
+    finish(cpu, op)
+}
+
+/// D9 C8+i: FXCH ST(i).
+fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    cpu.fpu.fxch(op.imm2 as u8 & 7);
+    finish(cpu, op)
+}
+
+/// DD D0+i / D8+i: FST / FSTP ST(i).
+fn fst_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let modrm = op.imm2 as u8;
+    cpu.fpu.fst_st(modrm & 7, modrm & 0x08 != 0);
+    finish(cpu, op)
+}
+
+/// Reads a 32-bit (D8/D9) or 64-bit (DC/DD) real operand.
+#[inline(always)]
+fn read_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Result<Src, Exc> {
+    let lo = cpu.read_mem(op.seg, ea, 4)?;
+    if op.aux & 4 == 0 {
+        return Ok(Src::F32(lo));
+    }
+    let hi = cpu.read_mem(op.seg, ea.wrapping_add(4) & op.amask, 4)?;
+    Ok(Src::F64(lo as u64 | (hi as u64) << 32))
+}
+
+/// D8 /r, DC /r (not the compares): ST(0) = ST(0) op m32/m64 real.
+fn arith_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let ea = cpu.ea(op);
+    let src = read_real(cpu, op, ea)?;
+    record_mem(cpu, op, ea);
+    if let Some(f) = FOp::from_reg(op.imm2 as u8 >> 3) {
+        cpu.fpu.farith_mem(f, src);
+    }
+    Ok(())
+}
+
+/// D9 /0, DD /0: FLD m32/m64 real.
+fn fld_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let ea = cpu.ea(op);
+    let src = read_real(cpu, op, ea)?;
+    record_mem(cpu, op, ea);
+    cpu.fpu.fld(src);
+    Ok(())
+}
+
+/// D9 /2 /3, DD /2 /3: FST/FSTP m32/m64 real; the destination is checked first.
+fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    let ea = cpu.ea(op);
+    let pop = op.imm2 & 0x08 != 0;
+    if op.aux & 4 == 0 {
+        let lin = cpu.probe_write(op.seg, ea, 4, op.amask)?;
+        record_mem(cpu, op, ea);
+        if let Some(v) = cpu.fpu.fst_f32(pop) {
+            cpu.lin_write(lin, 4, v)?;
+        }
+    } else {
+        let lin = cpu.probe_write(op.seg, ea, 8, op.amask)?;
+        record_mem(cpu, op, ea);
+        if let Some(v) = cpu.fpu.fst_f64(pop) {
+            cpu.write_u64_at(lin, v)?;
+        }
+    }
+    Ok(())
+}
+
+fn record_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) {
+    let ds = cpu.seg[op.seg as usize % 6].sel;
+    record(cpu, op, Some((ds, ea as u64)));
 }
 
 /// Every x87 escape (D8-DF).
@@ -190,7 +343,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
             let lin = cpu.probe_write(seg, ea, 8, op.amask)?;
             record(cpu, op, data);
             if let Some(v) = cpu.fpu.fst_f64(reg == 3) {
-                cpu.write_bytes_at(lin, &v.to_le_bytes())?;
+                cpu.write_u64_at(lin, v)?;
             }
         }
         (3, 7) => {
@@ -405,4 +558,92 @@ fn reg_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8, i: u8) -> Re
 fn finish<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     record(cpu, op, None);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Cpu, NullBus};
+    use emu_mmu::Memory;
+    use iced_x86::{Decoder, DecoderOptions};
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn f80(&mut self) -> F80 {
+            let r = self.next();
+            let sign = r & 1 != 0;
+            match (r >> 1) % 8 {
+                0 => F80::new(sign, 0, 0),
+                1 => F80::new(sign, 0x7FFF, 1 << 63),
+                2 => F80::new(sign, 0x7FFF, 3 << 62 | self.next() >> 2),
+                3 => F80::new(sign, 0, self.next() >> 1),
+                4 => F80::new(sign, 0x7FFE, self.next() | 1 << 63),
+                _ => F80::new(sign, 0x3FF0 + (r >> 8) as u16 % 32, self.next() | 1 << 63),
+            }
+        }
+    }
+
+    fn cpu() -> Cpu<NullBus> {
+        let mut c = Cpu::new(Memory::new(1 << 20).unwrap(), NullBus);
+        c.cr0 |= CR0_NE;
+        c
+    }
+
+    /// The specialised entry points behave exactly like the general escape decoder, for every
+    /// register form they take and the memory forms, over random FPU states (normal, zero,
+    /// infinite, NaN, denormal operands; empty registers; random control words).
+    #[test]
+    fn specialised_handlers_match_esc() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut checked = 0;
+        for esc_op in 0..8u8 {
+            for modrm in 0..=255u8 {
+                let mem = modrm < 0xC0;
+                if mem && (modrm & 7 != 6 || modrm >= 0x40) {
+                    continue; // one memory form per reg field: [disp16]
+                }
+                if special::<NullBus>(esc_op, modrm, mem).is_none() {
+                    continue;
+                }
+                let bytes = [0xD8 | esc_op, modrm, 0x00, 0x10];
+                let mut dec = Decoder::new(16, &bytes, DecoderOptions::NONE);
+                let ins = dec.decode();
+                let op = crate::decode::build::<NullBus>(&ins, &bytes, false);
+                for _ in 0..100 {
+                    let mut a = cpu();
+                    for r in a.fpu.regs.iter_mut() {
+                        *r = rng.f80();
+                    }
+                    a.fpu.valid = rng.next() as u8 | 0x81;
+                    a.fpu.top = rng.next() as u8 & 7;
+                    a.fpu.cw = if rng.next() & 1 == 0 {
+                        0x037F
+                    } else {
+                        0x0040 | (rng.next() as u16 & 0x0F3F)
+                    };
+                    let v = rng.next();
+                    a.mem.write_u32(0x1000, v as u32);
+                    a.mem.write_u32(0x1004, (v >> 32) as u32);
+                    let mut b = cpu();
+                    b.fpu = a.fpu.clone();
+                    b.mem.write_u32(0x1000, v as u32);
+                    b.mem.write_u32(0x1004, (v >> 32) as u32);
+                    let ra = (op.exec)(&mut a, &op);
+                    let rb = esc(&mut b, &op);
+                    assert_eq!(ra.is_ok(), rb.is_ok(), "{esc_op} {modrm:02x}");
+                    assert_eq!(a.fpu, b.fpu, "escape {esc_op} modrm {modrm:02x}");
+                    assert_eq!(a.mem.read_u32(0x1000), b.mem.read_u32(0x1000));
+                    assert_eq!(a.mem.read_u32(0x1004), b.mem.read_u32(0x1004));
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100 * 150, "only {checked} cases");
+    }
 }
