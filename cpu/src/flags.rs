@@ -101,12 +101,30 @@ impl Flags {
         self.set((cur & !which) | (v & which));
     }
 
-    #[inline]
+    /// One flag (`f` is a constant at every call site, so this folds to that flag's rule).
+    #[inline(always)]
     pub fn test(&self, f: u32) -> bool {
         if self.lazy & f != 0 {
-            self.compute(f) != 0
+            self.compute_one(f)
         } else {
             self.bits & f != 0
+        }
+    }
+
+    /// [`Flags::compute`] for a single flag, inlined.
+    #[inline(always)]
+    fn compute_one(&self, f: u32) -> bool {
+        let m = mask(self.bits_sz);
+        let r = self.res & m;
+        match f {
+            ZF => r == 0,
+            SF => r >> (self.bits_sz - 1) & 1 != 0,
+            CF => match self.op {
+                LazyOp::Add => r < self.dst & m,
+                LazyOp::Sub => self.dst & m < self.src & m,
+                LazyOp::Logic => false,
+            },
+            _ => self.compute(f) != 0,
         }
     }
 
@@ -122,27 +140,27 @@ impl Flags {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn cf(&self) -> bool {
         self.test(CF)
     }
-    #[inline]
+    #[inline(always)]
     pub fn zf(&self) -> bool {
         self.test(ZF)
     }
-    #[inline]
+    #[inline(always)]
     pub fn sf(&self) -> bool {
         self.test(SF)
     }
-    #[inline]
+    #[inline(always)]
     pub fn of(&self) -> bool {
         self.test(OF)
     }
-    #[inline]
+    #[inline(always)]
     pub fn pf(&self) -> bool {
         self.test(PF)
     }
-    #[inline]
+    #[inline(always)]
     pub fn af(&self) -> bool {
         self.test(AF)
     }

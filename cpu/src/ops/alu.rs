@@ -139,6 +139,38 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
     }
 }
 
+/// INC/DEC: register forms specialised by size (they are loop counters), the rest general.
+pub fn select_incdec<B: Bus>(is_inc: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+    use crate::decode::Kind;
+    match (op.a, op.size, is_inc) {
+        (Kind::Reg, 1, true) => incdec_reg::<B, 1, true> as crate::decode::Handler<B>,
+        (Kind::Reg, 2, true) => incdec_reg::<B, 2, true>,
+        (Kind::Reg, 4, true) => incdec_reg::<B, 4, true>,
+        (Kind::Reg, 1, false) => incdec_reg::<B, 1, false>,
+        (Kind::Reg, 2, false) => incdec_reg::<B, 2, false>,
+        (Kind::Reg, 4, false) => incdec_reg::<B, 4, false>,
+        (_, _, true) => inc::<B>,
+        (_, _, false) => dec::<B>,
+    }
+}
+
+fn incdec_reg<B: Bus, const S: u8, const INC: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let d = cpu.get_reg(S, op.ra);
+    if INC {
+        let r = d.wrapping_add(1) & mask(S);
+        cpu.set_reg(S, op.ra, r);
+        cpu.flags.set_inc(S, d, r);
+    } else {
+        let r = d.wrapping_sub(1) & mask(S);
+        cpu.set_reg(S, op.ra, r);
+        cpu.flags.set_dec(S, d, r);
+    }
+    Ok(())
+}
+
 pub fn inc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let loc = cpu.loc_a(op, op.size)?;
     let d = cpu.read_loc(loc, op.size)?;

@@ -26,6 +26,27 @@ pub fn jmp_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     near_to(cpu, t, op.size)
 }
 
+/// Jcc with the condition fixed at decode time, so the flag test folds to the one or two
+/// lazy-flag computations it needs.
+pub fn select_jcc<B: Bus>(cc: u8) -> crate::decode::Handler<B> {
+    macro_rules! pick {
+        ($($n:literal)*) => {
+            match cc {
+                $($n => jcc_cc::<B, $n> as crate::decode::Handler<B>,)*
+                _ => jcc::<B>,
+            }
+        };
+    }
+    pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+}
+
+fn jcc_cc<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if cpu.cond(CC) {
+        near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+    }
+    Ok(())
+}
+
 pub fn jcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if cpu.cond(op.aux) {
         near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;

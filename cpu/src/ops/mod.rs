@@ -43,7 +43,7 @@ pub fn sext(size: u8, v: u32) -> i32 {
 
 impl<B: Bus> Cpu<B> {
     /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc opcodes).
-    #[inline]
+    #[inline(always)]
     pub fn cond(&self, cc: u8) -> bool {
         let f = &self.flags;
         let r = match cc >> 1 {
