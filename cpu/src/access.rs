@@ -75,9 +75,12 @@ impl<B: Bus> Cpu<B> {
         self.seg_check(seg, off, size, SEG_WRITE)
     }
 
-    #[inline]
+    #[inline(always)]
     fn seg_check(&self, seg: u8, off: u32, size: u32, need: u8) -> Result<u32, Exc> {
-        let s = &self.seg[seg as usize % 6];
+        // Decoded ops only name segments 0-5; a plain bounds check beats `% 6` here.
+        let Some(s) = self.seg.get(seg as usize) else {
+            return Err(self.limit_fault(seg));
+        };
         if s.rw & need == 0 || off < s.lo || (off as u64 + size as u64 - 1) > s.hi as u64 {
             return Err(self.limit_fault(seg));
         }

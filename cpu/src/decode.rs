@@ -151,6 +151,8 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
                 | M::Clts
                 | M::Invlpg
                 | M::Wrmsr
+                | M::Rdmsr
+                | M::Rdtsc
                 | M::Sysenter
                 | M::Sysexit
         )

@@ -94,18 +94,25 @@ impl<B: Bus> Cpu<B> {
         };
         let end = blk.start as usize + if single { 1 } else { blk.len as usize };
         self.flags_loaded = false;
-        for op in &cache.ops[blk.start as usize..end] {
+        // The count is bumped for the whole block up front and corrected if it ends early:
+        // instructions that read it (I/O, RDTSC, MSRs) always end their block, so they see
+        // the exact value, and the loop saves a memory increment per instruction.
+        let ops = &cache.ops[blk.start as usize..end];
+        let base = self.icount;
+        self.icount = base + ops.len() as u64;
+        for (i, op) in ops.iter().enumerate() {
             let start = self.eip;
             // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
             self.eip = start.wrapping_add(op.len as u32);
-            self.icount += 1;
             if let Err(e) = (op.exec)(self, op) {
+                self.icount = base + i as u64 + 1;
                 self.eip = start;
                 self.stop = false;
                 self.mem.code_written = false;
                 return self.exception(e);
             }
             if self.stop {
+                self.icount = base + i as u64 + 1;
                 self.stop = false;
                 self.mem.code_written = false;
                 break;

@@ -165,6 +165,7 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     let mut m = Machine::new(config)?;
     m.cpu.block_cache_enabled = !a.no_block_cache;
     m.cpu.log_exceptions = a.log_exceptions;
+    m.cpu.tlb.count_hits = a.stats;
     let console = match (a.nographic, a.display) {
         (true, _) | (_, Some(Display::Serial)) => Console::Serial,
         (_, Some(Display::None)) => Console::Headless,

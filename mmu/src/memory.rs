@@ -56,6 +56,9 @@ pub struct Memory {
     rom: Vec<u8>,
     /// Start of the read-only shadow of the ROM's top below 1 MiB (1 MiB when none).
     rom_lo: usize,
+    /// Per page, 1 when a write may go straight to RAM: the page is RAM, outside the ROM
+    /// shadow, and holds no decoded code. One byte load decides the common store.
+    direct: Vec<u8>,
 }
 
 impl Memory {
@@ -76,6 +79,7 @@ impl Memory {
             written_log: None,
             rom: Vec::new(),
             rom_lo: LOW_ROM_END,
+            direct: vec![1; pages],
         })
     }
 
@@ -123,6 +127,9 @@ impl Memory {
         let (lo, src) = (self.rom_lo, &image[image.len() - low..]);
         self.map[lo..LOW_ROM_END].copy_from_slice(src);
         self.note_write(lo as u32, low);
+        for d in &mut self.direct[lo >> PAGE_SHIFT..LOW_ROM_END >> PAGE_SHIFT] {
+            *d = 0;
+        }
         Ok(())
     }
 
@@ -178,9 +185,28 @@ impl Memory {
         ])
     }
 
+    /// A store of `N` bytes within one page that can go straight to RAM.
+    #[inline(always)]
+    fn direct_store<const N: usize>(&mut self, a: usize, bytes: [u8; N]) -> bool {
+        if a & 0xFFF <= 0x1000 - N && self.direct.get(a >> PAGE_SHIFT) == Some(&1) {
+            // `direct` has one entry per RAM page, so the page (and the N bytes, which stay
+            // within it) lie inside the mapping: the slice index cannot fail.
+            self.map[a..a + N].copy_from_slice(&bytes);
+            return true;
+        }
+        false
+    }
+
     #[inline]
     pub fn write_u8(&mut self, addr: u32, v: u8) {
         let a = (addr & self.a20_mask) as usize;
+        if !self.direct_store(a, [v]) {
+            self.write_u8_slow(a, v);
+        }
+    }
+
+    #[inline(never)]
+    fn write_u8_slow(&mut self, a: usize, v: u8) {
         if self.writable(a) {
             self.note_page(a);
             self.map[a] = v;
@@ -189,21 +215,21 @@ impl Memory {
 
     #[inline]
     pub fn write_u16(&mut self, addr: u32, v: u16) {
-        let b = v.to_le_bytes();
-        self.write_u8(addr, b[0]);
-        self.write_u8(addr.wrapping_add(1), b[1]);
+        let a = (addr & self.a20_mask) as usize;
+        if !self.direct_store(a, v.to_le_bytes()) {
+            let b = v.to_le_bytes();
+            self.write_u8(addr, b[0]);
+            self.write_u8(addr.wrapping_add(1), b[1]);
+        }
     }
 
     #[inline]
     pub fn write_u32(&mut self, addr: u32, v: u32) {
         let a = (addr & self.a20_mask) as usize;
-        if a & 0xFFF <= 0xFFC && self.writable(a) && self.writable(a + 3) {
-            self.note_page(a);
-            self.map[a..a + 4].copy_from_slice(&v.to_le_bytes());
-            return;
-        }
-        for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-            self.write_u8(addr.wrapping_add(i as u32), b);
+        if !self.direct_store(a, v.to_le_bytes()) {
+            for (i, b) in v.to_le_bytes().into_iter().enumerate() {
+                self.write_u8(addr.wrapping_add(i as u32), b);
+            }
         }
     }
 
@@ -232,6 +258,7 @@ impl Memory {
     #[cold]
     fn invalidate_page(&mut self, page: usize) {
         self.code_pages.set(page, false);
+        self.direct[page] = self.writable(page << PAGE_SHIFT) as u8;
         if let Some(g) = self.code_gen.get_mut(page) {
             *g = g.wrapping_add(1);
         }
@@ -258,6 +285,7 @@ impl Memory {
         let page = ((addr & self.a20_mask) >> PAGE_SHIFT) as usize;
         if page < self.code_gen.len() {
             self.code_pages.set(page, true);
+            self.direct[page] = 0;
             self.code_gen[page]
         } else {
             0
@@ -268,6 +296,7 @@ impl Memory {
     /// same mechanism that tracks code pages). [`Memory::written_pages`] lists them.
     pub fn watch_all_pages(&mut self) {
         self.code_pages.fill(true);
+        self.direct.fill(0);
         self.written_log = Some(Vec::new());
     }
 
