@@ -99,7 +99,7 @@ impl<B: Bus> Cpu<B> {
     // ---- linear memory: paging -------------------------------------------------------------
 
     /// Translates a linear address for a data access of the current privilege.
-    #[inline]
+    #[inline(always)]
     pub fn translate(&mut self, lin: u32, write: bool) -> Result<u32, Exc> {
         if !self.paging {
             return Ok(lin);
@@ -132,7 +132,7 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
         if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
             return self.lin_read_split(lin, size);
@@ -155,7 +155,7 @@ impl<B: Bus> Cpu<B> {
         Ok(v)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
         if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
             return self.lin_write_split(lin, size, v);
@@ -227,13 +227,13 @@ impl<B: Bus> Cpu<B> {
 
     // ---- segment:offset memory ---------------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     pub fn read_mem(&mut self, seg: u8, off: u32, size: u8) -> Result<u32, Exc> {
         let lin = self.lin_r(seg, off, size as u32)?;
         self.lin_read(lin, size)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_mem(&mut self, seg: u8, off: u32, size: u8, v: u32) -> Result<(), Exc> {
         let lin = self.lin_w(seg, off, size as u32)?;
         self.lin_write(lin, size, v)

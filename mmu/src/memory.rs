@@ -149,7 +149,7 @@ impl Memory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_u8(&self, addr: u32) -> u8 {
         let a = (addr & self.a20_mask) as usize;
         match self.map.get(a) {
@@ -158,7 +158,7 @@ impl Memory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_u16(&self, addr: u32) -> u16 {
         let a = (addr & self.a20_mask) as usize;
         if let Some(s) = self.map.get(a..a + 2) {
@@ -169,7 +169,7 @@ impl Memory {
         u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.wrapping_add(1))])
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_u32(&self, addr: u32) -> u32 {
         let a = (addr & self.a20_mask) as usize;
         if let Some(s) = self.map.get(a..a + 4) {
@@ -197,7 +197,7 @@ impl Memory {
         false
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_u8(&mut self, addr: u32, v: u8) {
         let a = (addr & self.a20_mask) as usize;
         if !self.direct_store(a, [v]) {
@@ -213,7 +213,7 @@ impl Memory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_u16(&mut self, addr: u32, v: u16) {
         let a = (addr & self.a20_mask) as usize;
         if !self.direct_store(a, v.to_le_bytes()) {
@@ -223,7 +223,7 @@ impl Memory {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn write_u32(&mut self, addr: u32, v: u32) {
         let a = (addr & self.a20_mask) as usize;
         if !self.direct_store(a, v.to_le_bytes()) {

@@ -56,7 +56,7 @@ impl Tlb {
     }
 
     /// The physical page for `lin` if cached with permission `need` (one of the bits above).
-    #[inline]
+    #[inline(always)]
     pub fn lookup(&mut self, lin: u32, need: u8) -> Option<u32> {
         let vpn = lin >> 12;
         let e = &self.entries[vpn as usize & (SLOTS - 1)];

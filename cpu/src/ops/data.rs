@@ -119,6 +119,43 @@ pub fn mov_from_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     }
 }
 
+/// MOVZX/MOVSX by source size and kind (the decompressors and string code live on these).
+pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+    use crate::decode::Kind;
+    match (signed, op.b, op.size2) {
+        (false, Kind::Reg, 1) => movx_reg::<B, false, 1> as crate::decode::Handler<B>,
+        (false, Kind::Reg, 2) => movx_reg::<B, false, 2>,
+        (true, Kind::Reg, 1) => movx_reg::<B, true, 1>,
+        (true, Kind::Reg, 2) => movx_reg::<B, true, 2>,
+        (false, Kind::Mem, 1) => movx_mem::<B, false, 1>,
+        (false, Kind::Mem, 2) => movx_mem::<B, false, 2>,
+        (true, Kind::Mem, 1) => movx_mem::<B, true, 1>,
+        (true, Kind::Mem, 2) => movx_mem::<B, true, 2>,
+        (false, ..) => movzx::<B>,
+        (true, ..) => movsx::<B>,
+    }
+}
+
+fn movx_reg<B: Bus, const SIGNED: bool, const S2: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let v = cpu.get_reg(S2, op.rb);
+    let v = if SIGNED { sext(S2, v) as u32 } else { v };
+    cpu.set_reg(op.size, op.ra, v);
+    Ok(())
+}
+
+fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let v = cpu.read_mem(op.seg, cpu.ea(op), S2)?;
+    let v = if SIGNED { sext(S2, v) as u32 } else { v };
+    cpu.set_reg(op.size, op.ra, v);
+    Ok(())
+}
+
 pub fn movzx<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.read_b(op)? & mask(op.size2);
     cpu.set_reg(op.size, op.ra, v);

@@ -59,3 +59,6 @@ impl<B: Bus> Cpu<B> {
         r ^ (cc & 1 != 0)
     }
 }
+
+#[cfg(test)]
+mod specialised_tests;

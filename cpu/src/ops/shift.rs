@@ -29,11 +29,68 @@ fn shift<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if c == 0 {
         return Ok(());
     }
+    let (res, cf, of, logic) = compute::<B, K>(cpu, size, d, c);
+    cpu.write_loc(loc, size, res)?;
+    set_flags(cpu, size, res, cf, of, logic);
+    Ok(())
+}
+
+/// Register destination of a known size: the common form in compiled code.
+fn shift_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let c = count(cpu, op);
+    if c == 0 {
+        return Ok(());
+    }
+    let d = cpu.get_reg(S, op.ra);
+    let (res, cf, of, logic) = compute::<B, K>(cpu, S, d, c);
+    cpu.set_reg(S, op.ra, res);
+    set_flags(cpu, S, res, cf, of, logic);
+    Ok(())
+}
+
+/// The handler for a shift or rotate: register destinations specialised by operation and
+/// size, the rest general.
+pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Handler<B> {
+    macro_rules! pick {
+        ($($k:literal)*) => {
+            match (k, op.a, op.size) {
+                $(
+                    ($k, Kind::Reg, 1) => shift_reg::<B, $k, 1> as crate::decode::Handler<B>,
+                    ($k, Kind::Reg, 2) => shift_reg::<B, $k, 2>,
+                    ($k, Kind::Reg, 4) => shift_reg::<B, $k, 4>,
+                )*
+                (0, ..) => rol::<B>,
+                (1, ..) => ror::<B>,
+                (2, ..) => rcl::<B>,
+                (3, ..) => rcr::<B>,
+                (4, ..) => shl::<B>,
+                (5, ..) => shr::<B>,
+                _ => sar::<B>,
+            }
+        };
+    }
+    pick!(0 1 2 3 4 5 6)
+}
+
+#[inline(always)]
+fn set_flags<B: Bus>(cpu: &mut Cpu<B>, size: u8, res: u32, cf: bool, of: bool, logic: bool) {
+    if logic {
+        cpu.flags.set_result(size, res, cf, of, false);
+    } else {
+        // Rotates leave SF, ZF, AF and PF alone.
+        cpu.flags.assign(crate::flags::CF, cf);
+        cpu.flags.assign(crate::flags::OF, of);
+    }
+}
+
+/// Result, CF, OF, and whether ZF/SF/PF follow the result, for a non-zero count.
+#[inline(always)]
+fn compute<B: Bus, const K: u8>(cpu: &Cpu<B>, size: u8, d: u32, c: u32) -> (u32, bool, bool, bool) {
     let bits = size as u32 * 8;
     let m = mask(size);
     let sb = sign(size);
     let msb = |v: u32| v & sb != 0;
-    let (res, cf, of, logic) = match K {
+    match K {
         // ROL
         0 => {
             let r = c % bits;
@@ -107,16 +164,7 @@ fn shift<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
             let cf = (s >> (c - 1)) & 1 != 0;
             (res, cf, false, true)
         }
-    };
-    cpu.write_loc(loc, size, res)?;
-    if logic {
-        cpu.flags.set_result(size, res, cf, of, false);
-    } else {
-        // Rotates leave SF, ZF, AF and PF alone.
-        cpu.flags.assign(crate::flags::CF, cf);
-        cpu.flags.assign(crate::flags::OF, of);
     }
-    Ok(())
 }
 
 pub fn rol<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
