@@ -36,6 +36,10 @@ pub struct BlockCache<B: Bus> {
     table: Vec<u32>,
     /// Instruction bytes fetched for decoding.
     pub(crate) scratch: Vec<u8>,
+    /// Lookups that found their block made stale by a write to its code page.
+    pub invalidations: u64,
+    /// Whole-cache flushes (pool full, or new code loaded from outside the CPU).
+    pub flushes: u64,
 }
 
 impl<B: Bus> Default for BlockCache<B> {
@@ -45,6 +49,8 @@ impl<B: Bus> Default for BlockCache<B> {
             blocks: Vec::new(),
             table: Vec::new(),
             scratch: Vec::new(),
+            invalidations: 0,
+            flushes: 0,
         }
     }
 }
@@ -62,10 +68,13 @@ impl<B: Bus> BlockCache<B> {
             blocks: Vec::with_capacity(256),
             table: vec![0; TABLE_SLOTS],
             scratch: Vec::with_capacity(4096 + 16),
+            invalidations: 0,
+            flushes: 0,
         }
     }
 
     pub fn flush(&mut self) {
+        self.flushes += 1;
         self.ops.clear();
         self.blocks.clear();
         self.table.iter_mut().for_each(|s| *s = 0);
@@ -73,16 +82,18 @@ impl<B: Bus> BlockCache<B> {
 
     /// Finds a still-valid block for `key`.
     #[inline]
-    pub(crate) fn lookup(&self, key: u64, mem: &Memory) -> Option<Block> {
+    pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Block> {
         let i = *self.table.get(slot(key))?;
         if i == 0 {
             return None;
         }
         let b = self.blocks.get(i as usize - 1)?;
-        if b.key != key || mem.code_gen(b.phys) != b.gen {
+        if b.key != key {
             return None;
         }
-        if b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2 {
+        if mem.code_gen(b.phys) != b.gen || (b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2)
+        {
+            self.invalidations += 1;
             return None;
         }
         Some(*b)

@@ -213,9 +213,10 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         n as f64 / secs / 1e6
     );
     eprintln!(
-        "emu: blocks decoded {}, cache hit rate {:.2}%, flushes {}",
+        "emu: blocks decoded {}, cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
         s.blocks_decoded,
         100.0 * s.block_hits as f64 / lookups.max(1) as f64,
+        s.block_invalidations,
         s.cache_flushes
     );
     eprintln!(
@@ -223,7 +224,7 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         m.cpu.tlb.hits, m.cpu.tlb.misses, s.page_walks
     );
     eprintln!(
-        "emu: exits: port I/O {}, interrupts {}, exceptions {}, HLT {}",
+        "emu: exits: port I/O {}, MMIO 0 (no memory-mapped devices: VGA text memory is RAM), interrupts {}, exceptions {}, HLT {}",
         s.io_exits, s.interrupts, s.exceptions, s.halts
     );
     let cs = &m.cpu.seg[emu_cpu::SegReg::Cs as usize];
