@@ -27,6 +27,10 @@ pub(crate) struct Block {
     pub gen2: u32,
     pub start: u32,
     pub len: u32,
+    /// The last two blocks that ran after this one (keys and indices), so most lookups
+    /// skip the hash table: a loop or a call/return pair chains through these.
+    pub next_key: [u64; 2],
+    pub next_idx: [u32; 2],
 }
 
 pub struct BlockCache<B: Bus> {
@@ -40,7 +44,15 @@ pub struct BlockCache<B: Bus> {
     pub invalidations: u64,
     /// Whole-cache flushes (pool full, or new code loaded from outside the CPU).
     pub flushes: u64,
+    /// Index of the block that ran last (for chaining), or [`NO_BLOCK`].
+    last: u32,
+    /// The block that ran before it.
+    prev: u32,
 }
+
+const NO_BLOCK: u32 = u32::MAX;
+/// A key no block has (keys are a physical address and a 3-bit mode).
+pub(crate) const NO_KEY: u64 = u64::MAX;
 
 impl<B: Bus> Default for BlockCache<B> {
     fn default() -> Self {
@@ -51,6 +63,8 @@ impl<B: Bus> Default for BlockCache<B> {
             scratch: Vec::new(),
             invalidations: 0,
             flushes: 0,
+            last: NO_BLOCK,
+            prev: NO_BLOCK,
         }
     }
 }
@@ -70,11 +84,14 @@ impl<B: Bus> BlockCache<B> {
             scratch: Vec::with_capacity(4096 + 16),
             invalidations: 0,
             flushes: 0,
+            last: NO_BLOCK,
+            prev: NO_BLOCK,
         }
     }
 
     pub fn flush(&mut self) {
         self.flushes += 1;
+        self.last = NO_BLOCK;
         self.ops.clear();
         self.blocks.clear();
         self.table.iter_mut().for_each(|s| *s = 0);
@@ -83,20 +100,52 @@ impl<B: Bus> BlockCache<B> {
     /// Finds a still-valid block for `key`.
     #[inline]
     pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Block> {
-        let i = *self.table.get(slot(key))?;
-        if i == 0 {
-            return None;
-        }
-        let b = self.blocks.get(i as usize - 1)?;
-        if b.key != key {
-            return None;
-        }
+        let prev = self.last;
+        self.prev = prev;
+        self.last = NO_BLOCK;
+        let chained = match self.blocks.get(prev as usize) {
+            Some(p) if p.next_key[0] == key => Some(p.next_idx[0]),
+            Some(p) if p.next_key[1] == key => Some(p.next_idx[1]),
+            _ => None,
+        };
+        let idx = match chained {
+            Some(i) => i,
+            None => {
+                let i = *self.table.get(slot(key))?;
+                if i == 0 || self.blocks.get(i as usize - 1)?.key != key {
+                    return None;
+                }
+                let i = i - 1;
+                if let Some(p) = self.blocks.get_mut(prev as usize) {
+                    p.next_key = [key, p.next_key[0]];
+                    p.next_idx = [i, p.next_idx[0]];
+                }
+                i
+            }
+        };
+        let b = self.blocks.get(idx as usize)?;
         if mem.code_gen(b.phys) != b.gen || (b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2)
         {
             self.invalidations += 1;
             return None;
         }
+        self.last = idx;
         Some(*b)
+    }
+
+    /// The block [`BlockCache::lookup`] just returned cannot run here after all (its second
+    /// page now maps elsewhere): forget the chain link that led to it, so the block decoded
+    /// in its place is found through the table.
+    pub(crate) fn unlink_last(&mut self) {
+        let last = self.last;
+        if let Some(p) = self.blocks.get_mut(self.prev as usize) {
+            for k in 0..2 {
+                if p.next_idx[k] == last {
+                    p.next_key[k] = NO_KEY;
+                }
+            }
+        }
+        self.last = NO_BLOCK;
     }
 
     /// Room for `n` more ops; flushes the whole pool when it is full.
@@ -110,6 +159,7 @@ impl<B: Bus> BlockCache<B> {
 
     /// Drops the ops of the uncached single-instruction mode.
     pub(crate) fn flush_small(&mut self) {
+        self.last = NO_BLOCK;
         self.ops.clear();
         self.blocks.clear();
     }
@@ -121,5 +171,6 @@ impl<B: Bus> BlockCache<B> {
         self.blocks.push(b);
         let s = slot(b.key);
         self.table[s] = self.blocks.len() as u32;
+        self.last = self.blocks.len() as u32 - 1;
     }
 }

@@ -85,10 +85,15 @@ impl<B: Bus> Cpu<B> {
         let blk = if !self.block_cache_enabled {
             cache.flush_small();
             self.decode_block(cache, lin, phys, key, 1)
-        } else if let Some(b) = cache
-            .lookup(key, &self.mem)
-            .filter(|b| b.phys2 == NO_PAGE || self.second_page_same(lin, b))
-        {
+        } else if let Some(b) = cache.lookup(key, &self.mem).filter(|b| {
+            b.phys2 == NO_PAGE || {
+                let same = self.second_page_same(lin, b);
+                if !same {
+                    cache.unlink_last();
+                }
+                same
+            }
+        }) {
             self.stats.block_hits += 1;
             b
         } else {
@@ -226,6 +231,8 @@ impl<B: Bus> Cpu<B> {
             gen2,
             start,
             len: n as u32,
+            next_key: [crate::block::NO_KEY; 2],
+            next_idx: [0; 2],
         };
         if self.block_cache_enabled && cacheable {
             cache.insert(b);
