@@ -673,6 +673,37 @@ fn lockable_memory_forms_run() {
     }
 }
 
+/// The hint-NOP space runs as NOPs on this CPU (no CET, no SSE): ENDBR32/64, RDSSPD and
+/// the prefetch hints, which compilers emit freely (Debian's i386 crt files start with
+/// ENDBR32), must not raise #UD, and a hint with a memory operand touches no memory.
+#[test]
+fn hint_nops_run() {
+    let cases: &[&[u8]] = &[
+        &[0xF3, 0x0F, 0x1E, 0xFB],             // endbr32
+        &[0xF3, 0x0F, 0x1E, 0xFA],             // endbr64
+        &[0xF3, 0x0F, 0x1E, 0xC8],             // rdsspd eax
+        &[0x0F, 0x18, 0x07],                   // prefetchnta [bx]
+        &[0x0F, 0x18, 0x0F],                   // prefetcht0 [bx]
+        &[0x0F, 0x1F, 0x40, 0x00],             // nop word [bx+si+0]
+        &[0x0F, 0x19, 0xC0],                   // reserved nop
+        &[0x66, 0x0F, 0x18, 0x87, 0xFF, 0xFF], // prefetchnta [bx+0xFFFF]: no #GP
+    ];
+    for bytes in cases {
+        for cache in [true, false] {
+            let mut cpu = real_mode_cpu(RAM);
+            cpu.block_cache_enabled = cache;
+            let mut code = bytes.to_vec();
+            code.push(0xF4);
+            load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
+            reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
+            cpu.r[Reg::Ebx as usize] = 0x2000;
+            assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
+            assert_eq!(halted_vector(&cpu), None, "{bytes:02X?} faulted");
+            assert_eq!(cpu.eip, UD_IP as u32 + code.len() as u32, "{bytes:02X?}");
+        }
+    }
+}
+
 /// Loads and stores past the end of RAM: reads see open bus, writes vanish, and a store
 /// straddling the end keeps only its in-RAM bytes.
 #[test]

@@ -543,7 +543,18 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Std => data::std,
         M::Cli => data::cli,
         M::Sti => data::sti,
-        M::Nop | M::Pause | M::Reservednop => data::nop,
+        // The hint-NOP space (0F 18-0F 1F) of a P6 without SSE or CET: ENDBR32 and RDSSP on
+        // CPUs without CET, and the prefetch hints, execute as NOPs without touching memory.
+        M::Nop
+        | M::Pause
+        | M::Reservednop
+        | M::Endbr32
+        | M::Endbr64
+        | M::Rdsspd
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2 => data::nop,
         M::Salc => data::salc,
         M::Bound if op.b == Kind::Mem => data::bound,
         M::Wait => x87::wait,
