@@ -126,9 +126,9 @@ stamp() {
     local log=$1 line
     shift
     : >"$log"
-    "$@" </dev/null 2>&1 | while IFS= read -r line; do
+    { "$@" </dev/null 2>&1 || echo "guest-bench: $1 exited with status $?"; } | while IFS= read -r line; do
         printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}" >>"$log"
-        case $line in EMUBENCH*) printf '  %s\n' "${line%$'\r'}" >&2 ;; esac
+        case $line in EMUBENCH* | guest-bench:*) printf '  %s\n' "${line%$'\r'}" >&2 ;; esac
     done
 }
 
