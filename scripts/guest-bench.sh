@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --rows) rows=$2; shift 2 ;;
         --keep-endbr32) keep_endbr=1; shift ;;
         --build-only) build_only=1; shift ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "guest-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -85,7 +85,7 @@ build() {
             "(scripts/setup.sh does, as root)" >&2
         exit 1
     fi
-    local bin=$out/emubench guestbin=$out/emubench-guest tag
+    local bin=$out/emubench guestbin tag
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
         gcc -m32 -static -O2 -Wall -Wextra -s -o "$bin.tmp" "$src"
         mv "$bin.tmp" "$bin"
