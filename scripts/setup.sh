@@ -4,6 +4,18 @@
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(gcc)
+# The guest benchmark (testdata/guests/emubench.c) is a static i386 program: gcc -m32 needs
+# the 32-bit crt files, libc and libgcc that gcc-multilib brings.
+m32_links() {
+    local d
+    d=$(mktemp -d)
+    echo 'int main(void) { return 0; }' >"$d/t.c"
+    gcc -m32 -static -o "$d/t" "$d/t.c" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$d"
+    return $rc
+}
+command -v gcc >/dev/null && ! m32_links && need+=(gcc-multilib)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && apt-get install -y -qq "${need[@]}"

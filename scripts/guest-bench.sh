@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# Guest benchmark: builds testdata/guests/emubench.c (static i386) and a bench initrd (the
+# guest's initrd.gz + a cpio whose /init runs emubench and powers off), runs it natively, in
+# emu and in QEMU (TCG), and writes target/bench/guest.json plus a table.
+#
+#   scripts/guest-bench.sh [--only native|emu|qemu[,...]] [--scale S] [--native-scale S]
+#                          [--rows key,key] [--keep-endbr32] [--build-only]
+#
+# --scale multiplies the iteration counts in emu and QEMU (default 1: each row takes about
+# 0.2-1 s there); --native-scale does it for the host (default 10, the host being 30-100x faster).
+# Timing: native and QEMU figures are the program's own CLOCK_MONOTONIC. emu's guest clock
+# is not wall time (it advances 5 ns per retired instruction), so emu rows are timed here on
+# the host, from the arrival of the row's EMUBENCH-MARK line to its result line; the guest's
+# own figure is shown next to it. --build-only prints the bench initrd's path and stops.
+# Environment: EMU_GUEST_DIR (the guest, default: scripts/guest-image.sh), GBENCH_DIR (build
+# dir, default target/gbench), EMU_BIN (an emu binary instead of building target/ci/emu).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+only=native,emu,qemu
+scale=1
+native_scale=10
+rows=
+keep_endbr=0
+build_only=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --only) only=$2; shift 2 ;;
+        --scale) scale=$2; shift 2 ;;
+        --native-scale) native_scale=$2; shift 2 ;;
+        --rows) rows=$2; shift 2 ;;
+        --keep-endbr32) keep_endbr=1; shift ;;
+        --build-only) build_only=1; shift ;;
+        -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "guest-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+for r in ${only//,/ }; do
+    case $r in native | emu | qemu) ;; *) echo "guest-bench: --only takes native, emu or qemu" >&2; exit 2 ;; esac
+done
+wants() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+out=${GBENCH_DIR:-$root/target/gbench}
+mkdir -p "$out"
+if [ -n "${EMU_GUEST_DIR:-}" ]; then guest=$EMU_GUEST_DIR; else guest=$(bash scripts/guest-image.sh); fi
+src=testdata/guests/emubench.c
+init=testdata/guests/emubench-init.sh
+
+# ---- build ----
+
+m32_links() {
+    local d rc=0
+    d=$(mktemp -d)
+    echo 'int main(void) { return 0; }' >"$d/t.c"
+    gcc -m32 -static -o "$d/t" "$d/t.c" >/dev/null 2>&1 || rc=1
+    rm -rf "$d"
+    return $rc
+}
+
+# Debian 12's 32-bit crtbegin.o and libgcc are built for CET: their functions start with
+# endbr32 (F3 0F 1E FB). Without CET that is a NOP, but emu does not decode it yet and raises
+# #UD, so the copy that goes into the guest gets the equivalent 4-byte NOP (0F 1F 40 00) in
+# its place (--keep-endbr32 keeps them, to reproduce that).
+patch_endbr32() {
+    local f=$1 off vaddr addr pos bytes n=0
+    read -r off vaddr < <(readelf -lW "$f" | awk '$1 == "LOAD" && / R E / { print $2, $3; exit }')
+    while read -r addr; do
+        pos=$((0x$addr - vaddr + off))
+        bytes=$(od -An -tx1 -j "$pos" -N 4 "$f" | tr -d ' \n')
+        [ "$bytes" = f30f1efb ] || { echo "guest-bench: no endbr32 at 0x$addr ($bytes)" >&2; return 1; }
+        printf '\x0f\x1f\x40\x00' | dd of="$f" bs=1 seek="$pos" conv=notrunc status=none
+        n=$((n + 1))
+    done < <(objdump -d "$f" | awk -F'\t' '$3 ~ /^endbr32/ { sub(/^ +/, "", $1); sub(/:$/, "", $1); print $1 }')
+    if objdump -d "$f" | grep -q endbr32; then
+        echo "guest-bench: endbr32 left in $f" >&2
+        return 1
+    fi
+    echo "guest-bench: replaced $n endbr32 with nopl in the guest's copy" >&2
+}
+
+build() {
+    if ! m32_links; then
+        echo "guest-bench: gcc -m32 -static cannot link an i386 program; install gcc-multilib" \
+            "(scripts/setup.sh does, as root)" >&2
+        exit 1
+    fi
+    local bin=$out/emubench guestbin tag
+    if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+        gcc -m32 -static -O2 -Wall -Wextra -s -o "$bin.tmp" "$src"
+        mv "$bin.tmp" "$bin"
+    fi
+    tag=$([ $keep_endbr = 1 ] && echo endbr || echo nopl)
+    guestbin=$out/emubench-guest-$tag
+    if [ ! -x "$guestbin" ] || [ "$bin" -nt "$guestbin" ]; then
+        cp "$bin" "$guestbin.tmp"
+        [ $keep_endbr = 1 ] || patch_endbr32 "$guestbin.tmp"
+        mv "$guestbin.tmp" "$guestbin"
+    fi
+    initrd=$out/bench-initrd-$tag.gz
+    if [ ! -f "$initrd" ] || [ "$guestbin" -nt "$initrd" ] || [ "$init" -nt "$initrd" ] ||
+        [ "$guest/initrd.gz" -nt "$initrd" ]; then
+        local r=$out/overlay-$tag
+        rm -rf "$r"
+        mkdir -p "$r/bin"
+        cp "$init" "$r/init"
+        cp "$guestbin" "$r/bin/emubench"
+        chmod 755 "$r/init" "$r/bin/emubench"
+        find "$r" -exec touch -h -d @0 {} +
+        # Linux unpacks concatenated archives in order; a later file replaces an earlier one.
+        (cd "$r" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -9n >"$r.cpio.gz"
+        cat "$guest/initrd.gz" "$r.cpio.gz" >"$initrd.tmp"
+        mv "$initrd.tmp" "$initrd"
+    fi
+}
+build
+if [ $build_only = 1 ]; then
+    echo "$initrd"
+    exit 0
+fi
+
+# ---- run ----
+
+# Copies the command's output to $1 with each line prefixed by the host time it arrived.
+stamp() {
+    local log=$1 line
+    shift
+    : >"$log"
+    { "$@" </dev/null 2>&1 || echo "guest-bench: $1 exited with status $?"; } | while IFS= read -r line; do
+        printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}" >>"$log"
+        case $line in EMUBENCH* | guest-bench:*) printf '  %s\n' "${line%$'\r'}" >&2 ;; esac
+    done
+}
+
+append="console=ttyS0,115200 quiet panic=1 emubench.scale=$scale"
+[ -z "$rows" ] || append="$append emubench.rows=$rows"
+ran=()
+if wants native; then
+    if "$out/emubench" 0.0001 int_loop >/dev/null 2>&1; then
+        echo "native: $out/emubench $native_scale ${rows//,/ }" >&2
+        # shellcheck disable=SC2086 # rows is a word list
+        stamp "$out/native.log" "$out/emubench" "$native_scale" ${rows//,/ }
+        ran+=(native)
+    else
+        echo "native: this host cannot run i386 programs (kernel without IA32 emulation?); skipped" >&2
+    fi
+fi
+if wants emu; then
+    emu=${EMU_BIN:-}
+    if [ -z "$emu" ]; then
+        cargo build --profile ci -q -p emu-frontend
+        emu=$root/target/ci/emu
+    fi
+    # --unpaced: pacing would hold emu to its 200 MHz guest clock whenever it runs faster.
+    cmd=("$emu" run --display none --snapshot --no-reboot --unpaced --kernel "$guest/vmlinuz"
+        --initrd "$initrd" --append "$append" "$guest/disk.img")
+    echo "emu: ${cmd[*]}" >&2
+    stamp "$out/emu.log" timeout -k 5 600 "${cmd[@]}"
+    ran+=(emu)
+fi
+if wants qemu; then
+    if ! command -v qemu-system-i386 >/dev/null && [ "$(id -u)" = 0 ]; then
+        sh testdata/traces/setup.sh >&2 || true
+    fi
+    if command -v qemu-system-i386 >/dev/null; then
+        cmd=(qemu-system-i386 -accel tcg -m 128 -kernel "$guest/vmlinuz" -initrd "$initrd"
+            -append "$append" -nographic -no-reboot)
+        echo "qemu: ${cmd[*]}" >&2
+        stamp "$out/qemu.log" timeout -k 5 600 "${cmd[@]}"
+        ran+=(qemu)
+    else
+        echo "qemu: qemu-system-i386 not found (testdata/traces/setup.sh installs it); skipped" >&2
+    fi
+fi
+
+mkdir -p target/bench
+python3 - "$out" "${ran[@]}" <<'PY'
+import json, math, sys
+
+out, runners = sys.argv[1], sys.argv[2:]
+ROWS = [("getppid_int80", "getppid via int 0x80"),
+        ("page_fault", "page fault (mmap/touch/munmap)"),
+        ("pipe_roundtrip", "pipe round trip, two processes"),
+        ("fork_exit_wait", "fork + exit + wait"),
+        ("int_loop", "integer loop, guest MIPS"),
+        ("crc32_loop", "CRC32 loop, guest MIPS"),
+        ("x87_loop", "x87 loop, guest MIPS"),
+        ("copy_1mib", "1 MiB copy, mov loop")]
+
+def parse(runner):
+    """key -> dict(unit, guest value, wall value, check); plus errors and whether it ended."""
+    rows, errors, done, marks = {}, [], False, {}
+    for line in open(f"{out}/{runner}.log", errors="replace"):
+        ts, _, text = line.rstrip("\n").partition(" ")
+        f = text.split()
+        if not f:
+            continue
+        if f[0] == "EMUBENCH-MARK" and len(f) > 1:
+            marks[f[1]] = float(ts)
+        elif f[0] == "EMUBENCH" and len(f) >= 4:
+            kv = dict(x.split("=", 1) for x in f[4:] if "=" in x)
+            key, unit = f[1], f[2]
+            wall = float(ts) - marks.get(key, float("nan"))
+            n, insns = int(kv.get("n", 0)), int(kv.get("insns", 0))
+            if unit == "MIPS":
+                w = insns / wall / 1e6 if wall > 0 else math.nan
+            else:
+                w = wall * (1e9 if unit == "ns" else 1e6) / n if n else math.nan
+            rows[key] = dict(unit=unit, guest=float(f[3]), wall=w, check=kv.get("check"))
+        elif f[0] == "EMUBENCH-ERROR":
+            errors.append(text)
+        elif f[0] == "EMUBENCH-DONE":
+            done = True
+    return rows, errors, done
+
+data, bad = {}, False
+for r in runners:
+    rows, errors, done = parse(r)
+    data[r] = rows
+    for e in errors:
+        print(f"{r}: {e}", file=sys.stderr)
+    if errors or not done:
+        bad = True
+        if not done:
+            print(f"{r}: EMUBENCH-DONE missing; see {out}/{r}.log", file=sys.stderr)
+
+# What each runner's figure is: the program's own clock, except emu (host wall time).
+pick = {"native": "guest", "qemu": "guest", "emu": "wall"}
+result, keys = [], []
+for key, name in ROWS:
+    row = {"name": name}
+    for r in runners:
+        if key in data[r]:
+            row["unit"] = data[r][key]["unit"]
+    if "unit" not in row:
+        continue
+    for r in ("native", "emu", "qemu"):
+        v = data.get(r, {}).get(key, {}).get(pick[r])
+        if v is not None and math.isfinite(v) and v > 0:
+            row[r] = round(v, 1)
+    # The checks depend only on the program: a guest must agree with the host.
+    ref = data.get("native", {}).get(key, {}).get("check")
+    for r in ("emu", "qemu"):
+        c = data.get(r, {}).get(key, {}).get("check")
+        if ref is not None and c is not None and c != ref:
+            print(f"{r}: {key} check={c} but natively check={ref}", file=sys.stderr)
+            bad = True
+    result.append(row)
+    keys.append(key)
+
+with open("target/bench/guest.json", "w") as f:
+    json.dump({"rows": result}, f, separators=(",", ":"))
+    f.write("\n")
+
+def cell(v):
+    return f"{v:,.1f}" if isinstance(v, float) else "-"
+hdr = ["event", "unit", "native", "emu", "qemu", "emu guest clock"]
+lines = [hdr]
+for key, row in zip(keys, result):
+    g = data.get("emu", {}).get(key, {}).get("guest")
+    lines.append([row["name"], row["unit"], cell(row.get("native")), cell(row.get("emu")),
+                  cell(row.get("qemu")), cell(g)])
+w = [max(len(l[i]) for l in lines) for i in range(len(hdr))]
+for i, l in enumerate(lines):
+    print("  ".join(c.ljust(w[j]) if j < 2 else c.rjust(w[j]) for j, c in enumerate(l)))
+    if i == 0:
+        print("  ".join("-" * x for x in w))
+print("wrote target/bench/guest.json")
+sys.exit(1 if bad else 0)
+PY
