@@ -4,7 +4,7 @@
 # emu and in QEMU (TCG), and writes target/bench/guest.json plus a table.
 #
 #   scripts/guest-bench.sh [--only native|emu|qemu[,...]] [--scale S] [--native-scale S]
-#                          [--rows key,key] [--keep-endbr32] [--build-only]
+#                          [--rows key,key] [--build-only]
 #
 # --scale multiplies the iteration counts in emu and QEMU (default 1: each row takes about
 # 0.2-1 s there); --native-scale does it for the host (default 10, the host being 30-100x faster).
@@ -22,7 +22,6 @@ only=native,emu,qemu
 scale=1
 native_scale=10
 rows=
-keep_endbr=0
 build_only=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -30,7 +29,6 @@ while [ $# -gt 0 ]; do
         --scale) scale=$2; shift 2 ;;
         --native-scale) native_scale=$2; shift 2 ;;
         --rows) rows=$2; shift 2 ;;
-        --keep-endbr32) keep_endbr=1; shift ;;
         --build-only) build_only=1; shift ;;
         -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "guest-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -58,53 +56,25 @@ m32_links() {
     return $rc
 }
 
-# Debian 12's 32-bit crtbegin.o and libgcc are built for CET: their functions start with
-# endbr32 (F3 0F 1E FB). Without CET that is a NOP, but emu does not decode it yet and raises
-# #UD, so the copy that goes into the guest gets the equivalent 4-byte NOP (0F 1F 40 00) in
-# its place (--keep-endbr32 keeps them, to reproduce that).
-patch_endbr32() {
-    local f=$1 off vaddr addr pos bytes n=0
-    read -r off vaddr < <(readelf -lW "$f" | awk '$1 == "LOAD" && / R E / { print $2, $3; exit }')
-    while read -r addr; do
-        pos=$((0x$addr - vaddr + off))
-        bytes=$(od -An -tx1 -j "$pos" -N 4 "$f" | tr -d ' \n')
-        [ "$bytes" = f30f1efb ] || { echo "guest-bench: no endbr32 at 0x$addr ($bytes)" >&2; return 1; }
-        printf '\x0f\x1f\x40\x00' | dd of="$f" bs=1 seek="$pos" conv=notrunc status=none
-        n=$((n + 1))
-    done < <(objdump -d "$f" | awk -F'\t' '$3 ~ /^endbr32/ { sub(/^ +/, "", $1); sub(/:$/, "", $1); print $1 }')
-    if objdump -d "$f" | grep -q endbr32; then
-        echo "guest-bench: endbr32 left in $f" >&2
-        return 1
-    fi
-    echo "guest-bench: replaced $n endbr32 with nopl in the guest's copy" >&2
-}
-
 build() {
     if ! m32_links; then
         echo "guest-bench: gcc -m32 -static cannot link an i386 program; install gcc-multilib" \
             "(scripts/setup.sh does, as root)" >&2
         exit 1
     fi
-    local bin=$out/emubench guestbin tag
+    local bin=$out/emubench
     if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
         gcc -m32 -static -O2 -Wall -Wextra -s -o "$bin.tmp" "$src"
         mv "$bin.tmp" "$bin"
     fi
-    tag=$([ $keep_endbr = 1 ] && echo endbr || echo nopl)
-    guestbin=$out/emubench-guest-$tag
-    if [ ! -x "$guestbin" ] || [ "$bin" -nt "$guestbin" ]; then
-        cp "$bin" "$guestbin.tmp"
-        [ $keep_endbr = 1 ] || patch_endbr32 "$guestbin.tmp"
-        mv "$guestbin.tmp" "$guestbin"
-    fi
-    initrd=$out/bench-initrd-$tag.gz
-    if [ ! -f "$initrd" ] || [ "$guestbin" -nt "$initrd" ] || [ "$init" -nt "$initrd" ] ||
+    initrd=$out/bench-initrd.gz
+    if [ ! -f "$initrd" ] || [ "$bin" -nt "$initrd" ] || [ "$init" -nt "$initrd" ] ||
         [ "$guest/initrd.gz" -nt "$initrd" ]; then
-        local r=$out/overlay-$tag
+        local r=$out/overlay
         rm -rf "$r"
         mkdir -p "$r/bin"
         cp "$init" "$r/init"
-        cp "$guestbin" "$r/bin/emubench"
+        cp "$bin" "$r/bin/emubench"
         chmod 755 "$r/init" "$r/bin/emubench"
         find "$r" -exec touch -h -d @0 {} +
         # Linux unpacks concatenated archives in order; a later file replaces an earlier one.
