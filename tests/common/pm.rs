@@ -91,7 +91,10 @@ pub fn set_pte<B: Bus>(cpu: &mut Cpu<B>, lin: u32, pte: u32) {
 /// A CPU over `ram` bytes (a multiple of 4 MiB) of zeroed RAM and `bus`, in paged protected
 /// mode at ring 0 with the tables above built. Use [`enter`] to start a program.
 pub fn paged_cpu<B: Bus>(ram: usize, bus: B) -> Cpu<B> {
-    assert!(ram.is_multiple_of(4 << 20) && ram > 0, "RAM must be whole 4 MiB");
+    assert!(
+        ram.is_multiple_of(4 << 20) && ram > 0,
+        "RAM must be whole 4 MiB"
+    );
     let mem = Memory::new(ram).expect("guest RAM");
     let mut cpu = Cpu::new(mem, bus);
     let tss_desc = 0x67 | ((TSS as u64) << 16) | (0x89 << 40);
