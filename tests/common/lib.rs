@@ -13,6 +13,8 @@
 //! | `0x0500..0x0600`   | 256 `HLT` bytes, one per vector ([`STUB_BASE`])            |
 //! | `0x0600..0x7000`   | free; the stack grows down from `0000:7000` ([`STACK_TOP`]) |
 //! | `0x10000..`        | code is conventionally loaded at [`CODE_SEG`]`:0000`       |
+//!
+//! [`pm`] builds the protected-mode counterpart: flat segments, a TSS, paging on.
 
 use emu_cpu::segment::Desc;
 use emu_cpu::{Bus, Cpu, Exit, NullBus, Reg, Seg, SegReg};
