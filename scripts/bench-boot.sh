@@ -2,7 +2,8 @@
 # Boot time, emu against QEMU (TCG): seconds from start to EMU-BOOT-OK on the serial console
 # of the Debian test disk, RUNS runs each (default 3), alternating emu and QEMU so that load
 # from other work on the machine falls on both alike. Writes target/bench/boot.json (the runs
-# and their medians), which scripts/bench-report.sh puts into benches/REPORT.md.
+# and their medians, also of each boot stage boottime.py recognises), which
+# scripts/bench-report.sh puts into benches/REPORT.md.
 #
 #   scripts/bench-boot.sh [RUNS]
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 limit=300
-disk=$(bash scripts/guest-image.sh)/disk.img
+disk=$(realpath --relative-to=. "$(bash scripts/guest-image.sh)/disk.img")
 emu=${EMU_BIN:-}
 if [ -z "$emu" ]; then
     cargo build --profile ci -q -p emu-frontend
@@ -46,8 +47,15 @@ import json, os, statistics, sys
 out = sys.argv[1]
 runs = [json.loads(l) for l in open(f"{out}/boot-runs.jsonl") if l.strip()]
 def side(tag, cmd):
-    secs = [r["marker_s"] for r in runs if r["tag"] == tag and r["marker_s"] is not None]
-    return {"cmd": cmd, "runs_s": secs, "median_s": statistics.median(secs) if secs else None}
+    ok = [r for r in runs if r["tag"] == tag and r["marker_s"] is not None]
+    secs = [r["marker_s"] for r in ok]
+    # Median time of each boot stage boottime.py saw in every successful run, in boot order.
+    names = set.intersection(*(set(r["stages"]) for r in ok)) if ok else set()
+    order = list(ok[0]["stages"]) if ok else []  # the order the first run saw them in
+    stages = sorted(([n, statistics.median(r["stages"][n] for r in ok)] for n in names),
+                    key=lambda s: (s[1], order.index(s[0])))
+    return {"cmd": cmd, "runs_s": secs, "median_s": statistics.median(secs) if secs else None,
+            "stages_s": stages}
 notes = []
 qemu = None
 if os.environ["HAVE_QEMU"] == "1":

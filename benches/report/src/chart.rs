@@ -31,7 +31,7 @@ pub fn draw(path: &Path, rows: &[(String, f64)]) -> Result<()> {
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "emulated / native time per event (log scale; 1 = native speed)",
+            "emulated / native time (log scale; 1 = native speed)",
             ("sans-serif", 20),
         )
         .margin(12)

@@ -14,6 +14,10 @@ pub struct BootSide {
     /// Seconds to the marker, one per run (runs that never showed it are left out).
     pub runs_s: Vec<f64>,
     pub median_s: Option<f64>,
+    /// Median seconds to each boot stage seen in every run (kernel banner, `/init`, ...), in
+    /// boot order.
+    #[serde(default)]
+    pub stages_s: Vec<(String, f64)>,
 }
 
 /// Seconds from start to the boot marker, emu and QEMU.
@@ -36,6 +40,27 @@ pub struct GuestRow {
     pub native: Option<f64>,
     pub emu: Option<f64>,
     pub qemu: Option<f64>,
+}
+
+impl Boot {
+    /// Every stage either side saw, in boot order, with each side's median time.
+    pub fn stages(&self) -> Vec<(String, Option<f64>, Option<f64>)> {
+        let empty = Vec::new();
+        let qemu = self.qemu.as_ref().map_or(&empty, |q| &q.stages_s);
+        let find = |v: &[(String, f64)], n: &str| v.iter().find(|(m, _)| m == n).map(|s| s.1);
+        let mut names: Vec<(&str, f64)> = Vec::new();
+        for (n, t) in self.emu.stages_s.iter().chain(qemu) {
+            if !names.iter().any(|(m, _)| m == n) {
+                names.push((n, *t));
+            }
+        }
+        // Boot order: by the earlier of the two times a stage was reached.
+        names.sort_by(|a, b| a.1.total_cmp(&b.1));
+        names
+            .into_iter()
+            .map(|(n, _)| (n.to_string(), find(&self.emu.stages_s, n), find(qemu, n)))
+            .collect()
+    }
 }
 
 impl GuestRow {
@@ -99,6 +124,21 @@ mod tests {
         .unwrap();
         assert_eq!(b.emu.median_s, Some(9.5));
         assert!(b.qemu.is_none());
+        assert!(b.stages().is_empty());
+    }
+
+    #[test]
+    fn boot_stages_in_order_from_both_sides() {
+        let b: Boot = serde_json::from_str(
+            r#"{"marker":"OK","emu":{"cmd":"e","runs_s":[9.0],"median_s":9.0,
+                  "stages_s":[["Linux version",4.0],["OK",9.0]]},
+                "qemu":{"cmd":"q","runs_s":[2.0],"median_s":2.0,
+                  "stages_s":[["SeaBIOS",0.1],["Linux version",1.0],["OK",2.0]]}}"#,
+        )
+        .unwrap();
+        let names: Vec<_> = b.stages().into_iter().map(|s| s.0).collect();
+        assert_eq!(names, ["SeaBIOS", "Linux version", "OK"]);
+        assert_eq!(b.stages()[0], ("SeaBIOS".to_string(), None, Some(0.1)));
     }
 
     #[test]

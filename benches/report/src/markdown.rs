@@ -26,7 +26,9 @@ as 32-bit code at ring 3 with 4 KiB paging on (`paged_ring3`), with the block ca
 const EVENTS_INTRO: &str = "\
 Wall time per event with the guest in paged protected mode (`benches/events.rs`), next to the \
 closest host operation measured natively in the same run; the ratio is emulated / native. Each \
-guest loop's own `DEC EBP; JNZ` is included.";
+guest loop's own `DEC EBP; JNZ` is included. A ratio below 1 means emu handles the guest event \
+faster than the host kernel handles its analogue: in an interpreter a privilege change is a few \
+field writes, not a hardware mode switch.";
 
 const EVENT_NOTES: &str = "\
 - Port I/O: the host cannot trap an `IN`, so the analogue is the host's own exit to its kernel, \
@@ -175,7 +177,8 @@ fn boot(s: &mut String, b: &Boot) {
     let _ = writeln!(
         s,
         "## Boot time\n\nSeconds from start to `{}` on the serial console, Debian test disk, \
-         median of the runs listed (`scripts/bench-boot.sh`).\n",
+         median of the runs listed (`scripts/bench-boot.sh`). emu runs paced to wall time, as `emu \
+         run` does by default; QEMU with TCG.\n",
         b.marker
     );
     let runs = |v: &[f64]| {
@@ -195,6 +198,18 @@ fn boot(s: &mut String, b: &Boot) {
             vec!["runs".into(), runs(&b.emu.runs_s), qruns, String::new()],
         ],
     );
+    let stages = b.stages();
+    if !stages.is_empty() {
+        let _ = writeln!(s, "Median seconds to each boot stage on the console:\n");
+        table(
+            s,
+            &["stage", "emu s>", "QEMU s>", "emu/QEMU>"],
+            stages.into_iter().map(|(name, e, q)| {
+                let ratio = e.zip(q).map(|(e, q)| e / q);
+                vec![format!("`{name}`"), opt(e), opt(q), opt(ratio)]
+            }),
+        );
+    }
     let _ = writeln!(s, "- emu: `{}`", b.emu.cmd);
     if let Some(q) = &b.qemu {
         let _ = writeln!(s, "- QEMU: `{}`", q.cmd);
@@ -269,6 +284,7 @@ mod tests {
                 cmd: "emu run".into(),
                 runs_s: vec![10.0, 12.0],
                 median_s: Some(11.0),
+                stages_s: vec![("Linux version".into(), 4.0)],
             },
             qemu: None,
             note: Some("qemu-system-i386 not found".into()),
@@ -298,6 +314,7 @@ mod tests {
         assert!(md.contains("![emulated/native time per event](ratios.svg)"));
         assert!(md.contains("| median | 11.0 | - | - |"));
         assert!(md.contains("qemu-system-i386 not found"));
+        assert!(md.contains("| `Linux version` | 4.00 | - | - |"));
         assert!(md.contains("| getppid | ns | 500 | 1500 | - | 3.00 | - |"));
     }
 
