@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 limit=300
-disk=$(realpath --relative-to=. "$(bash scripts/guest-image.sh)/disk.img")
+disk=$(realpath -s --relative-to=. "$(bash scripts/guest-image.sh)/disk.img")
 emu=${EMU_BIN:-}
 if [ -z "$emu" ]; then
     cargo build --profile ci -q -p emu-frontend
