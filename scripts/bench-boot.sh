@@ -7,9 +7,11 @@
 #
 #   scripts/bench-boot.sh [RUNS]
 #
-# emu runs as `emu run` does by default (paced to wall time, as QEMU is). EMU_BIN names an
-# emu binary instead of building target/ci/emu. QEMU rows are skipped, with a note in the
-# JSON, when qemu-system-i386 is missing (testdata/traces/setup.sh installs it).
+# emu runs as `emu run` does by default (paced to wall time, as QEMU is), built with the
+# release profile as scripts/run-guest.sh builds it: the ci profile keeps overflow checks and
+# debug assertions and runs the guest about 1.6x slower. EMU_BIN names another emu binary.
+# QEMU rows are skipped, with a note in the JSON, when qemu-system-i386 is missing
+# (testdata/traces/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -17,8 +19,8 @@ limit=300
 disk=$(realpath -s --relative-to=. "$(bash scripts/guest-image.sh)/disk.img")
 emu=${EMU_BIN:-}
 if [ -z "$emu" ]; then
-    cargo build --profile ci -q -p emu-frontend
-    emu=target/ci/emu
+    cargo build --release -q -p emu-frontend
+    emu=target/release/emu
 fi
 emu_cmd=("$emu" run --nographic --snapshot "$disk")
 qemu_cmd=(qemu-system-i386 -accel tcg -m 128 -drive "file=$disk,format=raw,snapshot=on" -nographic)
