@@ -1,5 +1,6 @@
-//! Interpreter throughput: guest instructions per second on real-mode loops, with the block
-//! cache on and off.
+//! Interpreter throughput: guest instructions per second on the same loops in real mode
+//! (group `real_mode`) and as 32-bit ring-3 code with paging on (group `paged_ring3`, programs
+//! in `paged.rs`), each with the block cache on and off.
 //!
 //! Every benchmark runs a hand-assembled program from its entry point to its final `HLT`.
 //! The instruction count of one run is measured (from `cpu.icount`) before timing starts, and
@@ -13,13 +14,17 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode,
+    Throughput,
 };
 use emu_cpu::{Cpu, Exit, NullBus};
 use emu_suite::{
     halted_vector, load_code, phys, real_mode_cpu, reset_real_mode, run_until_stop, Code, CODE_SEG,
 };
+
+mod paged;
 
 const RAM: usize = 2 << 20;
 
@@ -173,6 +178,36 @@ fn run_once(cpu: &mut Cpu<NullBus>, p: &Program) -> u64 {
     cpu.icount - start
 }
 
+/// Benchmarks one program with the block cache on and off, after checking that both modes
+/// retire the same number of instructions (`make` builds a machine, `run` runs the program
+/// once and returns the instructions retired).
+fn bench_program<M>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    bytes: Option<u64>,
+    make: impl Fn(bool) -> M,
+    run: impl Fn(&mut M) -> u64,
+) {
+    let counts: Vec<u64> = [true, false].iter().map(|&c| run(&mut make(c))).collect();
+    assert_eq!(counts[0], counts[1], "{name}: cache on/off counts differ");
+    let instructions = counts[0];
+    group.throughput(match bytes {
+        Some(b) => Throughput::Bytes(b),
+        None => Throughput::Elements(instructions),
+    });
+    for cache in [true, false] {
+        let mut m = make(cache);
+        let id = BenchmarkId::new(name, if cache { "cache_on" } else { "cache_off" });
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let n = run(&mut m);
+                assert_eq!(n, instructions);
+                black_box(n)
+            })
+        });
+    }
+}
+
 fn bench_cpu(c: &mut Criterion) {
     let mut group = c.benchmark_group("real_mode");
     // Uncached runs take a quarter of a second each: flat sampling keeps them to
@@ -185,32 +220,19 @@ fn bench_cpu(c: &mut Criterion) {
         call_ret_loop(),
         x87_loop(),
     ] {
-        // Calibrate: count the instructions of one run in each mode (they must agree).
-        let counts: Vec<u64> = [true, false]
-            .iter()
-            .map(|&cache| run_once(&mut machine(&p, cache), &p))
-            .collect();
-        assert_eq!(
-            counts[0], counts[1],
-            "{}: cache on/off counts differ",
-            p.name
-        );
-        let instructions = counts[0];
-        group.throughput(match p.bytes {
-            Some(b) => Throughput::Bytes(b),
-            None => Throughput::Elements(instructions),
+        let make = |cache| machine(&p, cache);
+        bench_program(&mut group, p.name, p.bytes, make, |cpu| run_once(cpu, &p));
+    }
+    group.finish();
+
+    // The same work as 32-bit code at ring 3 with 4 KiB paging on.
+    let mut group = c.benchmark_group("paged_ring3");
+    group.sampling_mode(SamplingMode::Flat);
+    for p in paged::programs() {
+        let make = |cache| paged::machine(&p, cache);
+        bench_program(&mut group, p.name, p.bytes, make, |cpu| {
+            paged::run_once(cpu, &p)
         });
-        for cache in [true, false] {
-            let mut cpu = machine(&p, cache);
-            let id = BenchmarkId::new(p.name, if cache { "cache_on" } else { "cache_off" });
-            group.bench_function(id, |b| {
-                b.iter(|| {
-                    let n = run_once(&mut cpu, &p);
-                    assert_eq!(n, instructions);
-                    black_box(n)
-                })
-            });
-        }
     }
     group.finish();
 }

@@ -4,6 +4,7 @@
 
 use emu_cpu::{Cpu, Exit, NullBus, SegReg};
 use emu_mmu::Memory;
+use emu_suite::pm::{flat_desc as flat, gate};
 use proptest::prelude::*;
 
 const RAM: usize = (4 << 20) + 0x3000;
@@ -49,17 +50,6 @@ fn setup() -> impl Strategy<Value = Setup> {
         })
 }
 
-/// A flat 4 GiB segment descriptor.
-fn flat(code: bool, dpl: u64) -> u64 {
-    let typ: u64 = if code { 0xA } else { 0x2 };
-    0x00CF_0000_0000_FFFF | ((0x90 | typ | (dpl << 5)) << 40)
-}
-
-/// An interrupt gate to the flat ring-0 code selector.
-fn gate(off: u32, dpl: u64) -> u64 {
-    (off as u64 & 0xFFFF) | (0x08 << 16) | ((0x8E | (dpl << 5)) << 40) | ((off as u64 >> 16) << 48)
-}
-
 fn build(s: &Setup, cache: bool) -> Cpu<NullBus> {
     let mut mem = Memory::new(RAM).unwrap();
     mem.write_u32(0, 0);
@@ -83,7 +73,7 @@ fn build(s: &Setup, cache: bool) -> Cpu<NullBus> {
         let g = if (v as usize) < s.idt.len() && v % 3 == 0 {
             s.idt[v as usize]
         } else {
-            gate(HANDLER, 3)
+            gate(HANDLER, false, 3)
         };
         cpu.mem.write_u32(IDT + 8 * v, g as u32);
         cpu.mem.write_u32(IDT + 8 * v + 4, (g >> 32) as u32);

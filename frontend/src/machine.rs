@@ -51,6 +51,22 @@ pub struct Hw {
 }
 
 impl Hw {
+    /// The bus over `board` with no floppy and no debug console files (benchmarks use it
+    /// to drive the real board without a whole machine).
+    pub fn new(board: Board) -> Hw {
+        Hw {
+            board,
+            floppy: None,
+            debugcon: Vec::new(),
+            pm1a_cnt: 0,
+            pm1a_en: 0,
+            power_off: false,
+            io_error: None,
+            slice_ns: 0,
+            slice_icount: 0,
+        }
+    }
+
     fn debugcon_write(&mut self, port: u16, v: u8) -> bool {
         let mut hit = false;
         for (p, f) in self.debugcon.iter_mut() {
@@ -235,17 +251,9 @@ impl Machine {
         }
         board.rtc.update_checksum();
         board.ata = AtaChannel::new(disk);
-        let hw = Hw {
-            board,
-            floppy,
-            debugcon,
-            pm1a_cnt: 0,
-            pm1a_en: 0,
-            power_off: false,
-            io_error: None,
-            slice_ns: 0,
-            slice_icount: 0,
-        };
+        let mut hw = Hw::new(board);
+        hw.floppy = floppy;
+        hw.debugcon = debugcon;
         let mut cpu = Cpu::new(mem, hw);
         let mut bios = bios;
         if let Some(b) = bios.as_mut() {

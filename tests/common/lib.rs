@@ -13,10 +13,14 @@
 //! | `0x0500..0x0600`   | 256 `HLT` bytes, one per vector ([`STUB_BASE`])            |
 //! | `0x0600..0x7000`   | free; the stack grows down from `0000:7000` ([`STACK_TOP`]) |
 //! | `0x10000..`        | code is conventionally loaded at [`CODE_SEG`]`:0000`       |
+//!
+//! [`pm`] builds the protected-mode counterpart: flat segments, a TSS, paging on.
 
 use emu_cpu::segment::Desc;
-use emu_cpu::{Cpu, Exit, NullBus, Reg, Seg, SegReg};
+use emu_cpu::{Bus, Cpu, Exit, NullBus, Reg, Seg, SegReg};
 use emu_mmu::Memory;
+
+pub mod pm;
 
 /// Segment of the `HLT` stubs: vector `v` enters at `STUB_SEG:v`.
 pub const STUB_SEG: u16 = 0x0050;
@@ -85,7 +89,7 @@ pub fn unreal_seg(sel: u16, big: bool) -> Seg {
 }
 
 /// Copies `code` to physical address `addr` and drops any decoded blocks.
-pub fn load_code(cpu: &mut Cpu<NullBus>, addr: u32, code: &[u8]) {
+pub fn load_code<B: Bus>(cpu: &mut Cpu<B>, addr: u32, code: &[u8]) {
     cpu.mem.write_bytes(addr, code);
     cpu.mem.note_write(addr, code.len());
     cpu.flush_code_cache();
@@ -116,7 +120,7 @@ pub fn real_mode_frame(cpu: &Cpu<NullBus>) -> (u16, u16, u16) {
 }
 
 /// Runs until the CPU halts or shuts down, or `max` instructions have retired.
-pub fn run_until_stop(cpu: &mut Cpu<NullBus>, max: u64) -> Exit {
+pub fn run_until_stop<B: Bus>(cpu: &mut Cpu<B>, max: u64) -> Exit {
     let end = cpu.icount.saturating_add(max);
     loop {
         let left = end.saturating_sub(cpu.icount);

@@ -1,0 +1,88 @@
+//! `bench-report`: reads criterion's results (and the boot and guest benchmark JSON when
+//! present) and writes `benches/REPORT.md` and the ratio chart `benches/ratios.svg`.
+//! `scripts/bench-report.sh` runs the benches and then this.
+
+mod chart;
+mod criterion;
+mod extra;
+mod host;
+mod markdown;
+mod model;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Write benches/REPORT.md and benches/ratios.svg from benchmark results")]
+struct Args {
+    /// criterion's output directory.
+    #[arg(long, default_value = "target/criterion")]
+    criterion: PathBuf,
+    /// Boot times from scripts/bench-boot.sh (left out when absent).
+    #[arg(long, default_value = "target/bench/boot.json")]
+    boot: PathBuf,
+    /// The guest benchmark's results (left out when absent).
+    #[arg(long, default_value = "target/bench/guest.json")]
+    guest: PathBuf,
+    /// The report to write.
+    #[arg(long, default_value = "benches/REPORT.md")]
+    out: PathBuf,
+    /// The chart to write, next to the report.
+    #[arg(long, default_value = "benches/ratios.svg")]
+    chart: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let benches = criterion::load(&args.criterion)?;
+    let throughput = model::throughput_rows(&benches);
+    let events = model::event_rows(&benches);
+    let boot: Option<extra::Boot> = extra::load(&args.boot)?;
+    let guest: Option<extra::Guest> = extra::load(&args.guest)?;
+
+    let mut ratios: Vec<(String, f64)> = events
+        .iter()
+        .filter_map(|e| Some((e.event.clone(), e.ratio()?)))
+        .collect();
+    if let Some(g) = &guest {
+        ratios.extend(
+            g.rows
+                .iter()
+                .filter_map(|r| Some((format!("guest: {}", r.name), r.slowdown(r.emu, r.native)?))),
+        );
+    }
+    let chart = if ratios.is_empty() {
+        None
+    } else {
+        chart::draw(&args.chart, &ratios)?;
+        args.chart.file_name().and_then(|n| n.to_str())
+    };
+
+    let date = host::now_utc();
+    let machine = host::machine();
+    let text = markdown::render(&markdown::Report {
+        date: &date,
+        machine: &machine,
+        throughput: &throughput,
+        events: &events,
+        boot: boot.as_ref(),
+        guest: guest.as_ref(),
+        chart,
+    });
+    std::fs::write(&args.out, text).with_context(|| args.out.display().to_string())?;
+    eprintln!(
+        "bench-report: {} throughput rows, {} events{}{} -> {}",
+        throughput.len(),
+        events.len(),
+        if boot.is_some() { ", boot times" } else { "" },
+        if guest.is_some() {
+            ", guest benchmark"
+        } else {
+            ""
+        },
+        args.out.display()
+    );
+    Ok(())
+}
