@@ -13,7 +13,7 @@
 # the host, from the arrival of the row's EMUBENCH-MARK line to its result line; the guest's
 # own figure is shown next to it. --build-only prints the bench initrd's path and stops.
 # Environment: EMU_GUEST_DIR (the guest, default: scripts/guest-image.sh), GBENCH_DIR (build
-# dir, default target/gbench), EMU_BIN (an emu binary instead of building target/ci/emu).
+# dir, default target/gbench), EMU_BIN (an emu binary instead of building target/release/emu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -118,8 +118,8 @@ fi
 if wants emu; then
     emu=${EMU_BIN:-}
     if [ -z "$emu" ]; then
-        cargo build --profile ci -q -p emu-frontend
-        emu=$root/target/ci/emu
+        cargo build --release -q -p emu-frontend
+        emu=$root/target/release/emu
     fi
     # --unpaced: pacing would hold emu to its 200 MHz guest clock whenever it runs faster.
     cmd=("$emu" run --display none --snapshot --no-reboot --unpaced --kernel "$guest/vmlinuz"
