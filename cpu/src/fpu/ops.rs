@@ -855,7 +855,20 @@ impl Fpu {
     // ----- stack and control -----
 
     /// FXCH ST(i).
+    #[inline]
     pub fn fxch(&mut self, i: u8) {
+        let (p0, pi) = (self.phys(0), self.phys(i));
+        if (self.valid >> p0) & (self.valid >> pi) & 1 != 0 {
+            // Both full: swap, C1 cleared.
+            self.regs.swap(p0, pi);
+            self.sw &= !sw::C1;
+            return;
+        }
+        self.fxch_slow(i);
+    }
+
+    #[inline(never)]
+    fn fxch_slow(&mut self, i: u8) {
         if self.is_empty(0) || self.is_empty(i) {
             if !self.stack_fault(false) {
                 return;
