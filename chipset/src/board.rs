@@ -532,6 +532,12 @@ impl Board {
         self.sync_kbc();
     }
 
+    /// Free bytes in the keyboard's buffer (in the keyboard's own scan code set: a set-2 break
+    /// takes two or three bytes), so the host can pace typing without overrunning it.
+    pub fn key_room(&self) -> usize {
+        self.kbc.keyboard.key_room()
+    }
+
     /// Bytes written to the debug console port E9h since the last call.
     pub fn take_debugcon(&mut self) -> Vec<u8> {
         self.debug.take_console()
