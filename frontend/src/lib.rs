@@ -5,3 +5,5 @@ pub mod keymap;
 pub mod machine;
 pub mod run;
 pub mod sst;
+pub mod statusbar;
+pub mod terminal;
