@@ -267,7 +267,7 @@ impl TermDisplay {
         let c = Self::counters(m, activity);
         let Some(sampler) = self.sampler.as_mut() else {
             self.sampler = Some(Sampler::new(now, c));
-            self.status = " emu | starting | C-a h: help".into();
+            self.status = " starting | C-a h: help".into();
             return;
         };
         let (mips, state) = sampler.sample(now, c);
@@ -308,7 +308,9 @@ impl TermDisplay {
             &mut buf,
         )?;
         if !buf.is_empty() {
-            self.out.write_all(&buf).context("writing to the terminal")?;
+            self.out
+                .write_all(&buf)
+                .context("writing to the terminal")?;
             self.out.flush().context("writing to the terminal")?;
         }
         Ok(())
