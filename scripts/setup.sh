@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(gcc)
+command -v tmux >/dev/null || need+=(tmux)   # tests/display_tty.rs drives emu's display in a tmux pane
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && apt-get install -y -qq "${need[@]}"
