@@ -341,7 +341,8 @@ impl Frontend for TermDisplay {
     }
 
     fn due(&self) -> Instant {
-        self.next_frame.min(self.next_poll)
+        // Input is read whenever the loop comes round; only frames need a wake-up of their own.
+        self.next_frame
     }
 }
 
