@@ -7,3 +7,4 @@ pub mod run;
 pub mod sst;
 pub mod statusbar;
 pub mod terminal;
+pub mod terminput;

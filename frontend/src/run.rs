@@ -25,9 +25,9 @@ const MAX_SLICE_NS: u64 = 2_000_000;
 /// up: a guest with a periodic tick (Debian's kernel: 250 Hz, no tickless idle) is then
 /// served a few ticks per wake-up instead of one, which halves what an idle guest costs the
 /// host. Guest time still never runs ahead of wall time; interrupts come up to this late.
-const IDLE_LAG_NS: u64 = 16_000_000;
+const IDLE_LAG_NS: u64 = 40_000_000;
 /// Longest idle sleep, so signals and console input are looked at regularly.
-const MAX_NAP_NS: u64 = 30_000_000;
+const MAX_NAP_NS: u64 = 50_000_000;
 
 /// How the host console is connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +87,8 @@ pub struct Activity {
 pub enum Request {
     Quit,
     Reset,
+    /// The terminal went away (end of input): ends the run like SIGHUP.
+    Hangup,
 }
 
 /// A front end the run loop services between CPU slices (the terminal display).
@@ -129,8 +131,9 @@ pub fn install_signals() -> Arc<AtomicUsize> {
     flag
 }
 
-/// Reads stdin on a thread so the emulator never blocks on it.
-fn stdin_reader() -> Receiver<Vec<u8>> {
+/// Reads stdin on a thread so the emulator never blocks on it; the channel closes at end of
+/// input (the terminal hung up).
+pub(crate) fn stdin_reader() -> Receiver<Vec<u8>> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut stdin = std::io::stdin();
@@ -362,6 +365,7 @@ pub fn run_with(
                     m.reset();
                     activity.boot_ns = m.cpu.bus.board.now_ns();
                 }
+                Some(Request::Hangup) => break Outcome::Signal(signal_hook::consts::SIGHUP),
                 None => {}
             }
         }

@@ -2,9 +2,11 @@
 //! keyboard, the status bar and the `C-a` escape keys, on the host terminal.
 //!
 //! The run loop calls [`TermDisplay::service`] after every CPU slice. It does work only when
-//! something is due: terminal input is polled at most every 10 ms, the screen is drawn at
-//! 30 Hz (and then only the cells that changed), the status figures are sampled once a second.
-//! There is no extra thread: an idle guest leaves emu asleep in the run loop's pacing.
+//! something is due: typed bytes (from a thread blocked reading stdin, decoded by
+//! [`crate::terminput`]) are looked at every 10 ms, the screen is drawn at 30 Hz (and then only
+//! the cells that changed), the status figures are sampled once a second; SIGWINCH marks a
+//! resize. An idle guest leaves emu asleep in the run loop's pacing. End of input means the
+//! terminal hung up, and the run ends as on SIGHUP.
 //!
 //! Keys reach the guest through the i8042 as set-1 make and break codes ([`crate::keymap`]),
 //! queued here and handed over only while the keyboard's 16-byte buffer has room, so a pasted
@@ -15,20 +17,22 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
 
 use crate::display::{self, Frame, Renderer};
 use crate::keymap::{self, Code};
 use crate::machine::Machine;
-use crate::run::{Activity, Frontend, Request};
+use crate::run::{stdin_reader, Activity, Frontend, Request};
 use crate::statusbar::{self, Counters, Sampler, Status};
+use crate::terminput::InputParser;
 
 /// Screen refresh period (30 Hz).
 const FRAME: Duration = Duration::from_millis(33);
@@ -139,6 +143,11 @@ fn is_ctrl_a(k: &KeyEvent) -> bool {
 /// The full-screen display and keyboard on this terminal.
 pub struct TermDisplay {
     renderer: Renderer,
+    /// Bytes typed, from a thread blocked reading stdin; closed when the terminal hangs up.
+    input: Receiver<Vec<u8>>,
+    parser: InputParser,
+    /// Set by SIGWINCH.
+    resized: Arc<AtomicBool>,
     out: io::Stdout,
     /// Terminal size (columns, rows).
     size: (u16, u16),
@@ -160,9 +169,15 @@ impl TermDisplay {
     pub fn new() -> Result<TermDisplay> {
         let session = Session::fullscreen()?;
         let size = terminal::size().unwrap_or((80, 25));
+        let resized = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGWINCH, resized.clone())
+            .context("cannot watch for terminal resizes")?;
         let now = Instant::now();
         Ok(TermDisplay {
             renderer: Renderer::new(Renderer::terminal_has_truecolor()),
+            input: stdin_reader(),
+            parser: InputParser::default(),
+            resized,
             out: io::stdout(),
             size,
             escape: false,
@@ -178,24 +193,28 @@ impl TermDisplay {
         })
     }
 
-    /// Reads every pending terminal event; returns a request for the run loop.
+    /// Takes what was typed and notices resizes; returns a request for the run loop.
     fn poll_input(&mut self) -> Result<Option<Request>> {
-        while event::poll(Duration::ZERO).context("reading the terminal")? {
-            match event::read().context("reading the terminal")? {
-                Event::Key(k) if k.kind != KeyEventKind::Release => {
-                    if let Some(r) = self.key(&k) {
-                        return Ok(Some(r));
+        if self.resized.swap(false, Ordering::Relaxed) {
+            if let Ok(size) = terminal::size() {
+                self.size = size;
+            }
+            self.renderer.invalidate();
+            self.next_frame = Instant::now();
+        }
+        loop {
+            match self.input.try_recv() {
+                Ok(bytes) => {
+                    for k in self.parser.feed(&bytes) {
+                        if let Some(r) = self.key(&k) {
+                            return Ok(Some(r));
+                        }
                     }
                 }
-                Event::Resize(w, h) => {
-                    self.size = (w, h);
-                    self.renderer.invalidate();
-                    self.next_frame = Instant::now();
-                }
-                _ => {}
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) => return Ok(Some(Request::Hangup)),
             }
         }
-        Ok(None)
     }
 
     fn key(&mut self, k: &KeyEvent) -> Option<Request> {
