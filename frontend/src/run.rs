@@ -25,9 +25,9 @@ const MAX_SLICE_NS: u64 = 2_000_000;
 /// up: a guest with a periodic tick (Debian's kernel: 250 Hz, no tickless idle) is then
 /// served a few ticks per wake-up instead of one, which halves what an idle guest costs the
 /// host. Guest time still never runs ahead of wall time; interrupts come up to this late.
-const IDLE_LAG_NS: u64 = 40_000_000;
+const IDLE_LAG_NS: u64 = 16_000_000;
 /// Longest idle sleep, so signals and console input are looked at regularly.
-const MAX_NAP_NS: u64 = 50_000_000;
+const MAX_NAP_NS: u64 = 30_000_000;
 
 /// How the host console is connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
