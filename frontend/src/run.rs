@@ -23,8 +23,9 @@ const MAX_SLICE_NS: u64 = 2_000_000;
 
 /// While the guest idles, wall time may get this far ahead of guest time before emu wakes
 /// up: a guest with a periodic tick (Debian's kernel: 250 Hz, no tickless idle) is then
-/// served a few ticks per wake-up instead of one, which halves what an idle guest costs the
-/// host. Guest time still never runs ahead of wall time; interrupts come up to this late.
+/// served a few ticks per wake-up instead of one (measured: ~58 instead of ~350 sleeps a
+/// second, 3.9% -> 3.1% of a loaded host core). Guest time still never runs ahead of wall
+/// time; interrupts come up to this late.
 const IDLE_LAG_NS: u64 = 16_000_000;
 /// Longest idle sleep, so signals and console input are looked at regularly.
 const MAX_NAP_NS: u64 = 30_000_000;
