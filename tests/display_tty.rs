@@ -23,6 +23,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 /// A tmux server of our own (its own socket), killed when the test ends however it ends.
 struct Tmux {
     socket: String,
+    /// The socket file, removed at the end too.
+    socket_path: Option<PathBuf>,
 }
 
 impl Tmux {
@@ -51,6 +53,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
+        if let Some(p) = &self.socket_path {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -129,8 +134,9 @@ fn full_screen_display_in_tmux() {
         ),
     )
     .unwrap();
-    let t = Tmux {
+    let mut t = Tmux {
         socket: format!("emu-test-{}", std::process::id()),
+        socket_path: None,
     };
     let started = t.cmd(&[
         "new-session",
@@ -148,6 +154,11 @@ fn full_screen_display_in_tmux() {
         "tmux new-session failed: {}",
         String::from_utf8_lossy(&started.stderr)
     );
+    let path = t.cmd(&["display-message", "-p", "#{socket_path}"]);
+    t.socket_path = Some(PathBuf::from(
+        String::from_utf8_lossy(&path.stdout).trim().to_string(),
+    ))
+    .filter(|p| !p.as_os_str().is_empty());
 
     // Boot: kernel messages (console=tty0) and the init script's marker on the VGA screen.
     let mut seen = String::new();
