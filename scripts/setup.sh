@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 command -v cc >/dev/null || need+=(gcc)
+command -v tmux >/dev/null || need+=(tmux)   # tests/display_tty.rs drives emu's display in a tmux pane
 # The guest benchmark (testdata/guests/emubench.c) is a static i386 program: gcc -m32 needs
 # the 32-bit crt files, libc and libgcc that gcc-multilib brings.
 m32_links() {

@@ -345,6 +345,15 @@ impl Board {
             }
             0x60 | 0x64 => {
                 let v = self.kbc.read(port);
+                if port == 0x60 {
+                    // Reading the output buffer drops IRQ 1/12 until the 8042 has loaded the
+                    // next byte, so a byte already waiting raises a fresh edge at the
+                    // edge-triggered PIC (as QEMU pulses it). Without the pulse the line stays
+                    // high across a multi-byte reply (ACK, then the keyboard ID) or a burst of
+                    // keys, and the guest never hears of the later bytes.
+                    self.pic.set_irq(IRQ_KBD, false);
+                    self.pic.set_irq(IRQ_AUX, false);
+                }
                 self.sync_kbc();
                 v
             }
@@ -530,6 +539,12 @@ impl Board {
     pub fn key_input(&mut self, set1: &[u8]) {
         self.kbc.key_input(set1);
         self.sync_kbc();
+    }
+
+    /// Free bytes in the keyboard's buffer (in the keyboard's own scan code set: a set-2 break
+    /// takes two or three bytes), so the host can pace typing without overrunning it.
+    pub fn key_room(&self) -> usize {
+        self.kbc.keyboard.key_room()
     }
 
     /// Bytes written to the debug console port E9h since the last call.
@@ -768,6 +783,17 @@ mod tests {
         b.key_input(&[0x9E]);
         assert_eq!(b.irq_ack(), 0x31);
         assert_eq!(b.io_read(0x60, 1), 0x9E);
+        eoi(&mut b, 0x31);
+        // Two bytes waiting (a typed burst, or ACK then ID): each read gives the next one
+        // its own interrupt, one byte per handler run.
+        b.key_input(&[0x2A, 0x1E, 0x9E, 0xAA]);
+        let mut got = Vec::new();
+        while b.irq_pending() {
+            assert_eq!(b.irq_ack(), 0x31);
+            got.push(b.io_read(0x60, 1) as u8);
+            eoi(&mut b, 0x31);
+        }
+        assert_eq!(got, [0x2A, 0x1E, 0x9E, 0xAA]);
     }
 
     #[test]

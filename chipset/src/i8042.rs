@@ -284,6 +284,11 @@ impl Keyboard {
         self.set
     }
 
+    /// Free bytes in the key buffer, so a host can pace its typing instead of overrunning it.
+    pub fn key_room(&self) -> usize {
+        KBD_BUFFER.saturating_sub(self.keys.len())
+    }
+
     fn set_defaults(&mut self) {
         self.typematic = 0x2B;
         self.set = 2;
@@ -800,9 +805,11 @@ mod tests {
     fn keyboard_buffer_overrun() {
         let mut k = I8042::new();
         cmd(&mut k, 0xAD);
+        assert_eq!(k.keyboard.key_room(), 16);
         for _ in 0..20 {
             k.key_input(&[0x1E]);
         }
+        assert_eq!(k.keyboard.key_room(), 0, "full: further keys would be lost");
         cmd(&mut k, 0xAE);
         let got = drain(&mut k);
         assert_eq!(

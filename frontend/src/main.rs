@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use emu_frontend::machine::{Machine, MachineConfig};
 use emu_frontend::run::{self, Console, RunOptions};
+use emu_frontend::terminal::{Session, TermDisplay};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +27,9 @@ enum Display {
     None,
     /// The serial console on stdin/stdout (same as --nographic).
     Serial,
+    /// The full-screen VGA text display and PC keyboard on this terminal (the default).
+    #[value(alias = "term")]
+    Curses,
 }
 
 #[derive(clap::Args)]
@@ -166,17 +170,16 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     m.cpu.block_cache_enabled = !a.no_block_cache;
     m.cpu.log_exceptions = a.log_exceptions;
     m.cpu.tlb.count_hits = a.stats;
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let console = match (a.nographic, a.display) {
         (true, _) | (_, Some(Display::Serial)) => Console::Serial,
         (_, Some(Display::None)) => Console::Headless,
-        (false, None) => {
-            // The full-screen VGA display is not built yet: the serial console stands in.
-            eprintln!("emu: no VGA display in this build; using the serial console (COM1) on this terminal");
+        (false, None | Some(Display::Curses)) if tty => Console::Display,
+        (false, None | Some(Display::Curses)) => {
+            eprintln!("emu: stdin or stdout is not a terminal: using the serial console (COM1) instead of the display");
             Console::Serial
         }
     };
-    let raw = console == Console::Serial && std::io::stdin().is_terminal();
-    let _guard = if raw { Some(RawMode::enter()?) } else { None };
     let opts = RunOptions {
         paced: !a.unpaced,
         console,
@@ -184,9 +187,21 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
         time_limit_ns: a.time_limit.map(|s| (s.max(0.0) * 1e9) as u64),
     };
     let started = std::time::Instant::now();
-    let io = run::Io::terminal(console == Console::Serial);
-    let outcome = run::run(&mut m, opts, raw, io)?;
-    drop(_guard);
+    let outcome = if console == Console::Display {
+        // Dropped (terminal restored) before anything below prints, on errors too.
+        let mut display = TermDisplay::new()?;
+        let io = run::Io {
+            input: None,
+            output: Box::new(std::io::sink()),
+            stop: run::install_signals(),
+        };
+        run::run_with(&mut m, opts, false, io, Some(&mut display))?
+    } else {
+        let raw = console == Console::Serial && std::io::stdin().is_terminal();
+        let _guard = if raw { Some(Session::raw()?) } else { None };
+        let io = run::Io::terminal(console == Console::Serial);
+        run::run(&mut m, opts, raw, io)?
+    };
     if a.stats {
         print_stats(&m, started.elapsed());
     }
@@ -244,27 +259,6 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
             .last_exception
             .map_or("none".to_string(), |e| e.to_string())
     );
-}
-
-/// Raw terminal mode for the serial console, restored on drop (and so on every way out).
-struct RawMode;
-
-impl RawMode {
-    fn enter() -> anyhow::Result<RawMode> {
-        crossterm::terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        let hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = crossterm::terminal::disable_raw_mode();
-            hook(info);
-        }));
-        Ok(RawMode)
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = crossterm::terminal::disable_raw_mode();
-    }
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -216,3 +216,55 @@ impl Code {
         self.emit(&[0xE8]).emit(&rel.to_le_bytes())
     }
 }
+
+/// Directory of the Debian guest images (`scripts/guest-image.sh` builds them): `$EMU_GUEST_DIR`,
+/// else `target/guest`.
+pub fn guest_dir() -> std::path::PathBuf {
+    std::env::var_os("EMU_GUEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/guest")
+        })
+}
+
+/// The `emu` binary of the profile this test was built with, built first if needed.
+///
+/// Integration tests of this package cannot use `CARGO_BIN_EXE_emu` (the binary lives in the
+/// `emu-frontend` package), so this asks Cargo to build it into the same target directory
+/// (`target/<profile>/emu`, next to the test's own `deps/`). Cargo no longer holds the build
+/// lock while tests run, so the nested build does not wait on the outer one.
+pub fn emu_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test executable under target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target directory");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(p) => p.to_string(),
+        None => "dev".to_string(),
+    };
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "emu-frontend",
+            "--bin",
+            "emu",
+            "--profile",
+        ])
+        .arg(&profile)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("running cargo build for the emu binary");
+    assert!(status.success(), "cargo build of the emu binary failed");
+    let bin = profile_dir.join("emu");
+    assert!(bin.is_file(), "{} missing after cargo build", bin.display());
+    bin
+}
