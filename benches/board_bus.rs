@@ -4,12 +4,12 @@
 //! brings the board to the time of the accessing instruction, and HLT skips to the next event.
 
 use emu_chipset::{Board, BoardConfig, RtcStart};
-use emu_cpu::{Cpu, Exit};
+use emu_cpu::{Cpu, Exit, GuestClock};
 use emu_frontend::machine::Hw;
 use emu_frontend::run::NS_PER_INSN;
 
 /// Longest CPU slice between looks at the board, as in the front end.
-const MAX_SLICE_NS: u64 = 2_000_000;
+const MAX_SLICE_NS: u64 = 1_000_000;
 
 pub type BoardBus = Hw;
 
@@ -31,10 +31,13 @@ pub fn run(cpu: &mut Cpu<BoardBus>) -> Exit {
             .saturating_sub(now)
             .clamp(1, MAX_SLICE_NS);
         let start = cpu.icount;
-        cpu.bus.slice_ns = now;
-        cpu.bus.slice_icount = start;
-        let exit = cpu.run(slice.div_ceil(NS_PER_INSN));
-        let mut t = now + (cpu.icount - start) * NS_PER_INSN;
+        cpu.clock = GuestClock {
+            base_ns: now,
+            base_icount: start,
+            ns_per_insn_q16: NS_PER_INSN << 16,
+        };
+        let exit = cpu.run(cpu.clock.insns_for(slice));
+        let mut t = cpu.clock.now_ns(cpu.icount).max(now + 1);
         match exit {
             Exit::Budget => {}
             Exit::Halted => {

@@ -139,10 +139,6 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
                 | M::Outsw
                 | M::Outsd
                 | M::Lss
-                | M::Lds
-                | M::Les
-                | M::Lfs
-                | M::Lgs
                 | M::Lgdt
                 | M::Lidt
                 | M::Lldt
@@ -156,7 +152,11 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
                 | M::Sysenter
                 | M::Sysexit
         )
-        || (op.a == Kind::Seg && matches!(op.mnemonic, M::Mov | M::Pop))
+        // SS sets the stack size (part of the block key) and an interrupt shadow; a data
+        // segment register changes nothing that decoded ops depend on.
+        || (op.a == Kind::Seg
+            && op.ra == crate::regs::SegReg::Ss as u8
+            && matches!(op.mnemonic, M::Mov | M::Pop))
         || matches!(op.a, Kind::Cr | Kind::Dr)
 }
 
@@ -561,13 +561,17 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Cpuid => data::cpuid,
         M::Rdtsc => data::rdtsc,
 
-        M::Push => match op.a {
-            Kind::Seg => stack::push_seg,
+        M::Push => match (op.a, op.size) {
+            (Kind::Seg, _) => stack::push_seg,
+            (Kind::Reg, 4) => stack::push_reg::<B, 4>,
+            (Kind::Reg, 2) => stack::push_reg::<B, 2>,
             _ => stack::push,
         },
-        M::Pop => match op.a {
-            Kind::Seg if op.ra != 1 => stack::pop_seg,
-            Kind::Reg | Kind::Mem => stack::pop,
+        M::Pop => match (op.a, op.size) {
+            (Kind::Seg, _) if op.ra != 1 => stack::pop_seg,
+            (Kind::Reg, 4) => stack::pop_reg::<B, 4>,
+            (Kind::Reg, 2) => stack::pop_reg::<B, 2>,
+            (Kind::Reg | Kind::Mem, _) => stack::pop,
             _ => data::ud,
         },
         M::Pusha | M::Pushad => stack::pusha,

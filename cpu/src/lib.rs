@@ -34,9 +34,9 @@ use emu_mmu::Memory;
 pub trait Bus {
     fn io_read(&mut self, port: u16, size: u8) -> u32;
     fn io_write(&mut self, port: u16, size: u8, value: u32);
-    /// Called before every port access with the instruction count, so devices that derive
-    /// state from time (timers, the RTC) see the time of this very instruction.
-    fn sync(&mut self, _icount: u64) {}
+    /// Called before every port access with the guest time of this very instruction (see
+    /// [`GuestClock`]), so devices that derive state from time (timers, the RTC) are current.
+    fn sync(&mut self, _now_ns: u64) {}
     /// FERR#: the x87 reports an unmasked exception with CR0.NE clear (IRQ 13 on a PC).
     fn ferr(&mut self) {}
     /// The INTR line: a maskable interrupt is waiting to be acknowledged.
@@ -46,6 +46,43 @@ pub trait Bus {
     /// Interrupt acknowledge: returns the vector of the highest-priority pending interrupt.
     fn irq_ack(&mut self) -> u8 {
         0x08
+    }
+}
+
+/// Guest time within a run slice: `base_ns` at instruction count `base_icount`, then
+/// `ns_per_insn_q16 / 65536` nanoseconds per instruction. The run loop sets it for each slice
+/// (a fixed 1 ns per instruction when unpaced; the measured host speed when paced, so guest
+/// time follows wall time smoothly). The TSC is guest time in nanoseconds (a 1 GHz TSC), so
+/// it keeps a constant rate against the guest's timers whatever the host speed.
+#[derive(Clone, Copy, Debug)]
+pub struct GuestClock {
+    pub base_ns: u64,
+    pub base_icount: u64,
+    pub ns_per_insn_q16: u64,
+}
+
+impl Default for GuestClock {
+    fn default() -> Self {
+        GuestClock {
+            base_ns: 0,
+            base_icount: 0,
+            ns_per_insn_q16: 1 << 16,
+        }
+    }
+}
+
+impl GuestClock {
+    /// Guest nanoseconds at instruction count `icount` (of this slice or later).
+    #[inline]
+    pub fn now_ns(&self, icount: u64) -> u64 {
+        let d = icount.saturating_sub(self.base_icount) as u128 * self.ns_per_insn_q16 as u128;
+        self.base_ns.wrapping_add((d >> 16) as u64)
+    }
+
+    /// Instructions that take `ns` nanoseconds at this clock's rate (at least one).
+    #[inline]
+    pub fn insns_for(&self, ns: u64) -> u64 {
+        (((ns as u128) << 16).div_ceil(self.ns_per_insn_q16.max(1) as u128) as u64).max(1)
     }
 }
 
@@ -113,8 +150,10 @@ pub struct Cpu<B: Bus> {
     pub sysenter: [u32; 3],
     /// Privilege level of the code segment (protected mode).
     pub(crate) cpl: u8,
-    /// Added to the instruction count to form the TSC (WRMSR to the TSC sets it).
+    /// Added to guest time to form the TSC (WRMSR to the TSC sets it).
     pub tsc_offset: u64,
+    /// Guest time as a function of the instruction count, set by the run loop per slice.
+    pub clock: GuestClock,
     pub mem: Memory,
     pub bus: B,
     /// Instructions retired since reset.
@@ -174,6 +213,7 @@ impl<B: Bus> Cpu<B> {
             sysenter: [0; 3],
             cpl: 0,
             tsc_offset: 0,
+            clock: GuestClock::default(),
             mem,
             bus,
             icount: 0,

@@ -175,7 +175,7 @@ impl<B: Bus> Cpu<B> {
 
     pub fn wrmsr(&mut self, msr: u32, v: u64) -> Result<(), Exc> {
         match msr {
-            MSR_TSC => self.tsc_offset = v.wrapping_sub(self.icount),
+            MSR_TSC => self.tsc_offset = v.wrapping_sub(self.clock.now_ns(self.icount)),
             MSR_BIOS_SIGN_ID => {}
             MSR_SYSENTER_CS => self.sysenter[0] = v as u32,
             MSR_SYSENTER_ESP => self.sysenter[1] = v as u32,
@@ -185,9 +185,9 @@ impl<B: Bus> Cpu<B> {
         Ok(())
     }
 
-    /// The time-stamp counter: one tick per retired instruction plus the WRMSR offset.
+    /// The time-stamp counter: guest time in nanoseconds plus the WRMSR offset.
     pub fn tsc(&self) -> u64 {
-        self.icount.wrapping_add(self.tsc_offset)
+        self.clock.now_ns(self.icount).wrapping_add(self.tsc_offset)
     }
 
     /// Makes the current instruction run again (a REP instruction yielding mid-way).

@@ -44,10 +44,6 @@ pub struct Hw {
     /// Set when the guest asked for soft-off (ACPI S5).
     pub power_off: bool,
     pub io_error: Option<String>,
-    /// Guest time and instruction count at the start of the current CPU slice, so a port
-    /// access mid-slice brings the board to the exact time of the accessing instruction.
-    pub slice_ns: u64,
-    pub slice_icount: u64,
 }
 
 impl Hw {
@@ -62,8 +58,6 @@ impl Hw {
             pm1a_en: 0,
             power_off: false,
             io_error: None,
-            slice_ns: 0,
-            slice_icount: 0,
         }
     }
 
@@ -83,9 +77,8 @@ impl Hw {
 
 impl Bus for Hw {
     #[inline]
-    fn sync(&mut self, icount: u64) {
-        let ns = self.slice_ns + icount.saturating_sub(self.slice_icount) * crate::run::NS_PER_INSN;
-        self.board.advance_to(ns);
+    fn sync(&mut self, now_ns: u64) {
+        self.board.advance_to(now_ns);
     }
 
     #[inline]

@@ -9,17 +9,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use emu_cpu::Exit;
+use emu_cpu::{Exit, GuestClock};
 
 use crate::keymap;
 use crate::machine::Machine;
 use crate::terminal::{escape_command, EscapeCommand};
 
-/// Guest nanoseconds per retired instruction: the nominal speed of the virtual CPU (1 GHz).
-/// The TSC counts instructions, so it runs at this nominal rate too.
-pub const NS_PER_INSN: u64 = 5;
+/// Guest nanoseconds per retired instruction when unpaced: a deterministic 1 GHz CPU (plus
+/// skipped idle time). Paced runs measure the host's speed instead, so guest time follows
+/// wall time and a guest timing itself measures real time. The TSC is guest time in
+/// nanoseconds either way (see `emu_cpu::GuestClock`).
+pub const NS_PER_INSN: u64 = 1;
 /// Longest slice of guest time the CPU runs before the board and the host are looked at.
-const MAX_SLICE_NS: u64 = 2_000_000;
+const MAX_SLICE_NS: u64 = 1_000_000;
+/// Bounds of the paced clock rate (16.16 ns per instruction): 4 GHz to 20 MHz.
+const MIN_RATE_Q16: i128 = 1 << 14;
+const MAX_RATE_Q16: i128 = 50 << 16;
+/// Slices shorter than this (in instructions) say too little about the host's speed.
+const MIN_RATE_SAMPLE: u64 = 10_000;
 
 /// While the guest idles, wall time may get this far ahead of guest time before emu wakes
 /// up: a guest with a periodic tick (Debian's kernel: 250 Hz, no tickless idle) is then
@@ -232,6 +239,7 @@ pub fn run_with(
     let mut escape = Escape::default();
     let wall0 = Instant::now();
     let guest0 = m.cpu.bus.board.now_ns();
+    let mut rate_q16 = NS_PER_INSN << 16;
     let mut input_open = true;
     let outcome = loop {
         let sig = signals.load(Ordering::Relaxed);
@@ -282,11 +290,15 @@ pub fn run_with(
         let next = m.cpu.bus.board.next_event_ns().unwrap_or(u64::MAX);
         let slice = next.saturating_sub(now).clamp(1, MAX_SLICE_NS);
         let start = m.cpu.icount;
-        m.cpu.bus.slice_ns = now;
-        m.cpu.bus.slice_icount = start;
+        m.cpu.clock = GuestClock {
+            base_ns: now,
+            base_icount: start,
+            ns_per_insn_q16: rate_q16,
+        };
+        let slice_wall = Instant::now();
         // At least one instruction, so time always moves on.
-        let exit = m.cpu.run(slice.div_ceil(NS_PER_INSN));
-        let mut t = now + (m.cpu.icount - start) * NS_PER_INSN;
+        let exit = m.cpu.run(m.cpu.clock.insns_for(slice));
+        let mut t = m.cpu.clock.now_ns(m.cpu.icount).max(now + 1);
         match exit {
             Exit::Budget => {}
             Exit::Trap(at) => {
@@ -322,8 +334,7 @@ pub fn run_with(
                 } else {
                     t = t.max(target);
                 }
-                // The TSC keeps counting through HLT: it follows guest time, not instructions.
-                m.cpu.tsc_offset = m.cpu.tsc_offset.wrapping_add((t - before) / NS_PER_INSN);
+                // The TSC keeps counting through HLT: it is guest time.
                 activity.halted_ns += t - before;
             }
             Exit::Shutdown => {
@@ -334,6 +345,17 @@ pub fn run_with(
                 m.reset();
                 activity.boot_ns = t;
             }
+        }
+        let executed = m.cpu.icount - start;
+        if opts.paced && matches!(exit, Exit::Budget) && executed >= MIN_RATE_SAMPLE {
+            // Busy: the guest clock follows the host's. The next slice's rate is what this one
+            // really took per instruction, corrected by a quarter of the gap between guest and
+            // wall time, so guest time tracks wall time without jumps (a TSC that jumped would
+            // fail Linux's PIT calibration and clocksource watchdog).
+            let took = slice_wall.elapsed().as_nanos() as i128;
+            let gap = (guest0 + wall0.elapsed().as_nanos() as u64) as i128 - t as i128;
+            let ns = (took + gap / 4).max(0);
+            rate_q16 = ((ns << 16) / executed as i128).clamp(MIN_RATE_Q16, MAX_RATE_Q16) as u64;
         }
         let board = &mut m.cpu.bus.board;
         board.advance_to(t);

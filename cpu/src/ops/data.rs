@@ -100,9 +100,10 @@ pub fn mov_to_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let sel = cpu.read_b(op)? as u16;
     cpu.load_seg(SegReg::from_index(op.ra), sel)?;
     if op.ra == SegReg::Ss as u8 {
+        // The run loop applies the interrupt shadow at the block boundary.
         cpu.int_shadow = true;
+        cpu.stop = true;
     }
-    cpu.stop = true;
     Ok(())
 }
 
@@ -389,7 +390,7 @@ pub fn in_<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let p = port(cpu, op.b, op);
     cpu.check_io(p, op.size)?;
     let v = {
-        cpu.bus.sync(cpu.icount);
+        cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
         cpu.bus.io_read(p, op.size)
     };
     cpu.set_reg(op.size, 0, v);
@@ -407,7 +408,7 @@ pub fn out<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         cpu.stop = true;
         return Ok(());
     }
-    cpu.bus.sync(cpu.icount);
+    cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
     cpu.bus.io_write(p, op.size2, v);
     cpu.stats.io_exits += 1;
     cpu.stop = true;

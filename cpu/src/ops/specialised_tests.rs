@@ -4,7 +4,7 @@
 
 use iced_x86::{Decoder, DecoderOptions};
 
-use super::{alu, control, data, shift};
+use super::{alu, control, data, shift, stack};
 use crate::decode::{build, Handler, Op};
 use crate::{Cpu, NullBus};
 use emu_mmu::Memory;
@@ -132,6 +132,12 @@ fn movx_incdec_jcc_match_general() {
         check(&[0x66, 0x40 | r], alu::inc, &mut rng);
         check(&[0xFE, 0xC0 | r], alu::inc, &mut rng);
         check(&[0xFE, 0xC8 | r], alu::dec, &mut rng);
+    }
+    for r in 0..8u8 {
+        check(&[0x50 | r], stack::push, &mut rng);
+        check(&[0x58 | r], stack::pop, &mut rng);
+        check(&[0x66, 0x50 | r], stack::push, &mut rng);
+        check(&[0x66, 0x58 | r], stack::pop, &mut rng);
     }
     for cc in 0..16u8 {
         check(&[0x70 | cc, 0x10], control::jcc, &mut rng);

@@ -6,6 +6,19 @@ use crate::flags;
 use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
 
+/// PUSH r16/r32 (PUSH ESP pushes the value from before the push).
+pub fn push_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.get_reg(S, op.ra);
+    cpu.push(S, v)
+}
+
+/// POP r16/r32 (POP ESP leaves ESP holding the popped value).
+pub fn pop_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.pop(S)?;
+    cpu.set_reg(S, op.ra, v);
+    Ok(())
+}
+
 pub fn push<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.read_a(op)?;
     cpu.push(op.size, v)
@@ -39,9 +52,10 @@ pub fn pop_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         return Err(e);
     }
     if op.ra == SegReg::Ss as u8 {
+        // The run loop applies the interrupt shadow at the block boundary.
         cpu.int_shadow = true;
+        cpu.stop = true;
     }
-    cpu.stop = true;
     Ok(())
 }
 

@@ -136,7 +136,7 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         // Check the destination before the port read, which may have side effects.
         cpu.lin_w(ES, di, size as u32)?;
         let v = {
-            cpu.bus.sync(cpu.icount);
+            cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
             cpu.bus.io_read(port, size)
         };
         cpu.stats.io_exits += 1;
@@ -153,7 +153,7 @@ pub fn outs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     cpu.stop = true;
     repeat(cpu, op, false, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
-        cpu.bus.sync(cpu.icount);
+        cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
         cpu.bus.io_write(port, size, v);
         cpu.stats.io_exits += 1;
         advance(cpu, Reg::Esi, am, size);
