@@ -354,8 +354,8 @@ pub fn pit_irq_hlt() -> EventMachine<BoardBus> {
     }
 }
 
-/// PIT interrupts while ring 3 busy-loops: wall time per interrupt, including the ~2000 guest
-/// instructions of the loop that run in each 10 us period (guest time is 5 ns per instruction).
+/// PIT interrupts while ring 3 busy-loops: wall time per interrupt, including the ~10,000 guest
+/// instructions of the loop that run in each 10 us period (unpaced guest time: 1 ns per instruction).
 pub fn pit_irq_busy() -> EventMachine<BoardBus> {
     ring3(pit_machine(), IF, board_bus::run)
 }

@@ -40,8 +40,8 @@ between address spaces).
 - PIT IRQ, guest in HLT: guest time jumps to each interrupt, so this is the board event, the \
 PIC, IDT delivery, the handler (EOI, `IRET`) and the run loop, with no guest work in between.
 - PIT IRQ, guest busy at ring 3: wall time per interrupt while ring 3 spins, including the \
-~2000 guest instructions of the loop that run in each period (PIT count 12, about 10 us of \
-guest time at 5 guest ns per instruction).
+~10,000 guest instructions of the loop that run in each period (PIT count 12, about 10 us of \
+guest time at 1 guest ns per instruction, unpaced).
 - Code write: ring 3 stores a new immediate into a routine on another code page and calls it; \
 the store drops that page's decoded blocks and the call decodes them again. Natively: a store \
 into an RWX page and a call to it.";
