@@ -648,6 +648,23 @@ fn undefined_opcodes_raise_ud() {
 }
 
 /// The LOCK checks are not over-eager: a locked read-modify-write of memory runs.
+/// Runs `bytes` then HLT at CODE_SEG:UD_IP (BX pointing at RAM), cache on and off: it must
+/// reach the HLT without an exception.
+fn runs_to_hlt(bytes: &[u8]) {
+    for cache in [true, false] {
+        let mut cpu = real_mode_cpu(RAM);
+        cpu.block_cache_enabled = cache;
+        let mut code = bytes.to_vec();
+        code.push(0xF4);
+        load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
+        reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
+        cpu.r[Reg::Ebx as usize] = 0x2000;
+        assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
+        assert_eq!(halted_vector(&cpu), None, "{bytes:02X?} faulted");
+        assert_eq!(cpu.eip, UD_IP as u32 + code.len() as u32, "{bytes:02X?}");
+    }
+}
+
 #[test]
 fn lockable_memory_forms_run() {
     let cases: &[&[u8]] = &[
@@ -658,18 +675,7 @@ fn lockable_memory_forms_run() {
         &[0xF0, 0x0F, 0xC1, 0x07], // lock xadd [bx], ax
     ];
     for bytes in cases {
-        for cache in [true, false] {
-            let mut cpu = real_mode_cpu(RAM);
-            cpu.block_cache_enabled = cache;
-            let mut code = bytes.to_vec();
-            code.push(0xF4);
-            load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
-            reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
-            cpu.r[Reg::Ebx as usize] = 0x2000;
-            assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
-            assert_eq!(halted_vector(&cpu), None, "{bytes:02X?} faulted");
-            assert_eq!(cpu.eip, UD_IP as u32 + code.len() as u32, "{bytes:02X?}");
-        }
+        runs_to_hlt(bytes);
     }
 }
 
@@ -689,18 +695,7 @@ fn hint_nops_run() {
         &[0x66, 0x0F, 0x18, 0x87, 0xFF, 0xFF], // prefetchnta [bx+0xFFFF]: no #GP
     ];
     for bytes in cases {
-        for cache in [true, false] {
-            let mut cpu = real_mode_cpu(RAM);
-            cpu.block_cache_enabled = cache;
-            let mut code = bytes.to_vec();
-            code.push(0xF4);
-            load_code(&mut cpu, phys(CODE_SEG, UD_IP), &code);
-            reset_real_mode(&mut cpu, CODE_SEG, UD_IP);
-            cpu.r[Reg::Ebx as usize] = 0x2000;
-            assert_eq!(run_until_stop(&mut cpu, 100), Exit::Halted);
-            assert_eq!(halted_vector(&cpu), None, "{bytes:02X?} faulted");
-            assert_eq!(cpu.eip, UD_IP as u32 + code.len() as u32, "{bytes:02X?}");
-        }
+        runs_to_hlt(bytes);
     }
 }
 

@@ -19,6 +19,8 @@ pub mod regs;
 pub mod segment;
 mod system;
 mod task;
+#[cfg(test)]
+mod test_rng;
 mod transfer;
 
 pub use block::BlockCache;

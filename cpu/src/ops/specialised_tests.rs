@@ -6,18 +6,9 @@ use iced_x86::{Decoder, DecoderOptions};
 
 use super::{alu, control, data, shift, stack};
 use crate::decode::{build, Handler, Op};
+use crate::test_rng::Rng;
 use crate::{Cpu, NullBus};
 use emu_mmu::Memory;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 fn cpu(rng: &mut Rng) -> Cpu<NullBus> {
     let mut c = Cpu::new(Memory::new(1 << 20).unwrap(), NullBus);

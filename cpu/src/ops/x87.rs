@@ -567,14 +567,9 @@ mod tests {
     use emu_mmu::Memory;
     use iced_x86::{Decoder, DecoderOptions};
 
-    struct Rng(u64);
+    use crate::test_rng::Rng;
+
     impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
         fn f80(&mut self) -> F80 {
             let r = self.next();
             let sign = r & 1 != 0;
