@@ -126,7 +126,6 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
             op.mnemonic,
             M::Hlt
                 | M::Sti
-                | M::Cli
                 | M::Popf
                 | M::Popfd
                 | M::Bound
