@@ -1,25 +1,12 @@
 //! The built-in BIOS without a Linux guest: a floppy image boots first and reads its own
 //! sectors through int 13h.
 
-use std::io::Write;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use emu_frontend::machine::{Machine, MachineConfig};
 use emu_frontend::run::{self, Console, Io, Outcome, RunOptions};
-
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use emu_suite::SharedOutput;
 
 /// A 1.44 MB floppy whose boot sector reads sector 2 with int 13h AH=02h (CHS 0/0/2) and
 /// prints it on COM1.
@@ -61,7 +48,7 @@ fn boots_a_floppy_image_through_int13() {
         ..Default::default()
     };
     let mut m = Machine::new(config).expect("machine");
-    let out = Sink::default();
+    let out = SharedOutput::default();
     let io = Io {
         input: None,
         output: Box::new(out.clone()),
@@ -75,7 +62,7 @@ fn boots_a_floppy_image_through_int13() {
     };
     let outcome = run::run(&mut m, opts, false, io).expect("run");
     assert_eq!(outcome, Outcome::TimeLimit);
-    let text = String::from_utf8_lossy(&out.0.lock().unwrap()).into_owned();
+    let text = out.text();
     assert!(
         text.contains("FLOPPY-OK read by int 13h"),
         "COM1 said: {text:?}"

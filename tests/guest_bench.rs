@@ -8,11 +8,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use emu_frontend::machine::{Machine, MachineConfig};
 use emu_frontend::run::{self, Console, Io, Outcome, RunOptions};
+use emu_suite::{guest_dir, SharedOutput};
 
 /// The rows emubench prints, in order.
 const ROWS: [&str; 8] = [
@@ -31,12 +32,6 @@ const TIMEOUT: Duration = Duration::from_secs(400);
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn guest_dir() -> PathBuf {
-    std::env::var_os("EMU_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/guest"))
 }
 
 /// Whether `gcc -m32 -static` can link a program (needs gcc-multilib).
@@ -64,19 +59,6 @@ fn rows(text: &str) -> Vec<(String, f64, String)> {
             Some((f[1].to_string(), f[3].parse().ok()?, check.to_string()))
         })
         .collect()
-}
-
-#[derive(Clone, Default)]
-struct Screen(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Screen {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]
@@ -111,7 +93,7 @@ fn emubench_runs_in_the_guest() {
     );
     let initrd = PathBuf::from(String::from_utf8(build.stdout).unwrap().trim());
 
-    let screen = Screen::default();
+    let screen = SharedOutput::default();
     let config = MachineConfig {
         memory_mb: 128,
         kernel: Some(guest.join("vmlinuz")),
@@ -143,7 +125,7 @@ fn emubench_runs_in_the_guest() {
     let timed_out = !handle.is_finished();
     stop.store(15, std::sync::atomic::Ordering::Relaxed);
     let outcome = handle.join().expect("run thread panicked");
-    let text = String::from_utf8_lossy(&screen.0.lock().unwrap()).into_owned();
+    let text = screen.text();
     let log = || {
         let lines: Vec<&str> = text
             .lines()

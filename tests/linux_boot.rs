@@ -3,24 +3,18 @@
 //! boots it in emu through the same machine and run loop as `emu run --nographic`, types at the
 //! serial console and reads it back.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use emu_frontend::machine::{Machine, MachineConfig};
 use emu_frontend::run::{self, Console, Io, Outcome, RunOptions};
+use emu_suite::{guest_dir, SharedOutput};
 
 /// Generous: a boot takes about half a minute on this kind of machine, more under load.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(400);
-
-fn guest_dir() -> PathBuf {
-    std::env::var_os("EMU_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/guest"))
-}
 
 /// A private copy of a guest image, so tests can write to it.
 fn copy_image(name: &str, tag: &str) -> PathBuf {
@@ -35,28 +29,8 @@ fn copy_image(name: &str, tag: &str) -> PathBuf {
     dst
 }
 
-/// Serial output shared between the run thread and the test.
-#[derive(Clone, Default)]
-struct Screen(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Screen {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Screen {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 struct Guest {
-    screen: Screen,
+    screen: SharedOutput,
     keys: Sender<Vec<u8>>,
     stop: Arc<AtomicUsize>,
     handle: Option<std::thread::JoinHandle<anyhow::Result<Outcome>>>,
@@ -78,7 +52,7 @@ impl Guest {
 
     /// Runs a machine on its own thread with the serial console wired to this test.
     fn start(config: MachineConfig, no_reboot: bool) -> Guest {
-        let screen = Screen::default();
+        let screen = SharedOutput::default();
         let (keys, rx) = channel();
         let stop = Arc::new(AtomicUsize::new(0));
         let io = Io {

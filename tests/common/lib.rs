@@ -217,6 +217,27 @@ impl Code {
     }
 }
 
+/// Console output shared between a run thread and the test reading it.
+#[derive(Clone, Default)]
+pub struct SharedOutput(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedOutput {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedOutput {
+    /// Everything written so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// Directory of the Debian guest images (`scripts/guest-image.sh` builds them): `$EMU_GUEST_DIR`,
 /// else `target/guest`.
 pub fn guest_dir() -> std::path::PathBuf {
