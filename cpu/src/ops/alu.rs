@@ -74,18 +74,12 @@ fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let m = mask(S);
     let src = if IMM {
-        op.imm & m
+        op.imm & mask(S)
     } else {
         cpu.get_reg(S, op.rb)
     };
-    let dst = cpu.get_reg(S, op.ra);
-    let res = compute::<B, K>(cpu, dst, src) & m;
-    if K != CMP && K != TEST {
-        cpu.set_reg(S, op.ra, res);
-    }
-    flags_of::<B, K>(cpu, S, dst, src, res);
+    into_reg::<B, K, S>(cpu, op, src);
     Ok(())
 }
 
@@ -94,15 +88,20 @@ fn binary_reg_mem<B: Bus, const K: u8, const S: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let m = mask(S);
     let src = cpu.read_mem(op.seg, cpu.ea(op), S)?;
+    into_reg::<B, K, S>(cpu, op, src);
+    Ok(())
+}
+
+/// `reg K= src` for the register-destination forms (CMP and TEST only set flags).
+#[inline(always)]
+fn into_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, src: u32) {
     let dst = cpu.get_reg(S, op.ra);
-    let res = compute::<B, K>(cpu, dst, src) & m;
+    let res = compute::<B, K>(cpu, dst, src) & mask(S);
     if K != CMP && K != TEST {
         cpu.set_reg(S, op.ra, res);
     }
     flags_of::<B, K>(cpu, S, dst, src, res);
-    Ok(())
 }
 
 /// The handler for a binary ALU op given its operand forms, specialised where it pays.
