@@ -63,8 +63,6 @@ impl<B: Bus> Cpu<B> {
                 break Exit::Trap(t);
             }
         };
-        self.stats.block_invalidations = cache.invalidations;
-        self.stats.cache_flushes = cache.flushes;
         self.cache = cache;
         exit
     }

@@ -115,8 +115,6 @@ pub struct TableReg {
 pub struct Stats {
     pub blocks_decoded: u64,
     pub block_hits: u64,
-    pub block_invalidations: u64,
-    pub cache_flushes: u64,
     pub exceptions: u64,
     pub interrupts: u64,
     pub io_exits: u64,
@@ -341,6 +339,12 @@ impl<B: Bus> Cpu<B> {
             .collect();
         v.sort();
         v
+    }
+
+    /// Block-cache lookups that found their block stale after a write to its code, and
+    /// whole-cache flushes, since power-on.
+    pub fn block_cache_counts(&self) -> (u64, u64) {
+        (self.cache.invalidations, self.cache.flushes)
     }
 
     /// Drops every decoded block (used after loading new code from outside the CPU).

@@ -223,6 +223,7 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
     let secs = wall.as_secs_f64().max(1e-9);
     let n = m.cpu.icount;
     let lookups = s.block_hits + s.blocks_decoded;
+    let (invalidations, flushes) = m.cpu.block_cache_counts();
     eprintln!(
         "emu: {n} instructions in {secs:.3} s ({:.1} MIPS)",
         n as f64 / secs / 1e6
@@ -231,8 +232,8 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         "emu: blocks decoded {}, cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
         s.blocks_decoded,
         100.0 * s.block_hits as f64 / lookups.max(1) as f64,
-        s.block_invalidations,
-        s.cache_flushes
+        invalidations,
+        flushes
     );
     eprintln!(
         "emu: TLB hits {}, misses {}, page walks {}",

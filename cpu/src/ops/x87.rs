@@ -28,9 +28,8 @@ impl<B: Bus> Cpu<B> {
 
     /// Checks that a store can complete before the FPU state changes (a fault must leave the
     /// instruction restartable).
-    fn probe_write(&mut self, seg: u8, off: u32, size: u32, amask: u32) -> Result<u32, Exc> {
+    fn probe_write(&mut self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
         let lin = self.lin_w(seg, off, size)?;
-        let _ = amask;
         self.translate(lin, true)?;
         self.translate(lin.wrapping_add(size - 1), true)?;
         Ok(lin)
@@ -215,13 +214,13 @@ fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let ea = cpu.ea(op);
     let pop = op.imm2 & 0x08 != 0;
     if op.aux & 4 == 0 {
-        let lin = cpu.probe_write(op.seg, ea, 4, op.amask)?;
+        let lin = cpu.probe_write(op.seg, ea, 4)?;
         record_mem(cpu, op, ea);
         if let Some(v) = cpu.fpu.fst_f32(pop) {
             cpu.lin_write(lin, 4, v)?;
         }
     } else {
-        let lin = cpu.probe_write(op.seg, ea, 8, op.amask)?;
+        let lin = cpu.probe_write(op.seg, ea, 8)?;
         record_mem(cpu, op, ea);
         if let Some(v) = cpu.fpu.fst_f64(pop) {
             cpu.write_u64_at(lin, v)?;
@@ -333,21 +332,21 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
         }
         // Stores: the destination is checked before the FPU state changes.
         (1, 2) | (1, 3) => {
-            let lin = cpu.probe_write(seg, ea, 4, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, 4)?;
             record(cpu, op, data);
             if let Some(v) = cpu.fpu.fst_f32(reg == 3) {
                 cpu.lin_write(lin, 4, v)?;
             }
         }
         (5, 2) | (5, 3) => {
-            let lin = cpu.probe_write(seg, ea, 8, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, 8)?;
             record(cpu, op, data);
             if let Some(v) = cpu.fpu.fst_f64(reg == 3) {
                 cpu.write_u64_at(lin, v)?;
             }
         }
         (3, 7) => {
-            let lin = cpu.probe_write(seg, ea, 10, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, 10)?;
             record(cpu, op, data);
             if let Some(v) = cpu.fpu.fst_f80(true) {
                 cpu.write_bytes_at(lin, &v.to_bytes())?;
@@ -359,7 +358,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
                 (7, 7) => (8, IntSize::I64),
                 _ => (2, IntSize::I16),
             };
-            let lin = cpu.probe_write(seg, ea, size, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, size)?;
             record(cpu, op, data);
             let pop = reg == 3 || reg == 7;
             if let Some(v) = cpu.fpu.fist(isz, pop) {
@@ -367,7 +366,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
             }
         }
         (7, 6) => {
-            let lin = cpu.probe_write(seg, ea, 10, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, 10)?;
             record(cpu, op, data);
             if let Some(v) = cpu.fpu.fbstp() {
                 cpu.write_bytes_at(lin, &v)?;
@@ -409,7 +408,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
             } else {
                 mode.save_len()
             };
-            let lin = cpu.probe_write(seg, ea, len as u32, op.amask)?;
+            let lin = cpu.probe_write(seg, ea, len as u32)?;
             let mut img = vec![0u8; len];
             if esc == 1 {
                 cpu.fpu.fstenv(mode, &mut img);
