@@ -12,8 +12,11 @@ use crate::Bus;
 
 /// Ops in the pool before it is flushed.
 const POOL_OPS: usize = 1 << 18;
-/// Hash table slots (a power of two).
-const TABLE_SLOTS: usize = 1 << 16;
+/// Hash table sets (a power of two) and entries per set. A set is one 64-byte line, and
+/// four ways keep blocks whose keys hash alike from evicting each other: with one way, two
+/// blocks of an idle guest's timer tick that shared a slot were decoded again on every tick.
+const TABLE_SETS: usize = 1 << 14;
+const WAYS: usize = 4;
 /// No second page.
 pub(crate) const NO_PAGE: u32 = u32::MAX;
 
@@ -36,8 +39,8 @@ pub(crate) struct Block {
 pub struct BlockCache<B: Bus> {
     pub(crate) ops: Vec<Op<B>>,
     pub(crate) blocks: Vec<Block>,
-    /// Slot -> block index + 1 (0 = empty).
-    table: Vec<u32>,
+    /// Sets of (key, block index), most recently inserted first; empty ways hold [`NO_KEY`].
+    table: Vec<Set>,
     /// Instruction bytes fetched for decoding.
     pub(crate) scratch: Vec<u8>,
     /// Lookups that found their block made stale by a write to its code page.
@@ -51,6 +54,23 @@ pub struct BlockCache<B: Bus> {
 }
 
 const NO_BLOCK: u32 = u32::MAX;
+
+/// One entry of a table set.
+#[derive(Clone, Copy, Debug)]
+struct Way {
+    key: u64,
+    idx: u32,
+}
+
+/// One table set, aligned to a cache line so a lookup touches one line.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+struct Set([Way; WAYS]);
+
+const EMPTY_SET: Set = Set([Way {
+    key: NO_KEY,
+    idx: NO_BLOCK,
+}; WAYS]);
 /// A key no block has (keys are a physical address and a 3-bit mode).
 pub(crate) const NO_KEY: u64 = u64::MAX;
 
@@ -70,9 +90,9 @@ impl<B: Bus> Default for BlockCache<B> {
 }
 
 #[inline]
-fn slot(key: u64) -> usize {
+fn set_of(key: u64) -> usize {
     let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> (64 - 16)) as usize & (TABLE_SLOTS - 1)
+    (h >> (64 - 14)) as usize & (TABLE_SETS - 1)
 }
 
 impl<B: Bus> BlockCache<B> {
@@ -80,7 +100,7 @@ impl<B: Bus> BlockCache<B> {
         BlockCache {
             ops: Vec::with_capacity(1024),
             blocks: Vec::with_capacity(256),
-            table: vec![0; TABLE_SLOTS],
+            table: vec![EMPTY_SET; TABLE_SETS],
             scratch: Vec::with_capacity(4096 + 16),
             invalidations: 0,
             flushes: 0,
@@ -94,7 +114,7 @@ impl<B: Bus> BlockCache<B> {
         self.last = NO_BLOCK;
         self.ops.clear();
         self.blocks.clear();
-        self.table.iter_mut().for_each(|s| *s = 0);
+        self.table.fill(EMPTY_SET);
     }
 
     /// Finds a still-valid block for `key`.
@@ -111,11 +131,8 @@ impl<B: Bus> BlockCache<B> {
         let idx = match chained {
             Some(i) => i,
             None => {
-                let i = *self.table.get(slot(key))?;
-                if i == 0 || self.blocks.get(i as usize - 1)?.key != key {
-                    return None;
-                }
-                let i = i - 1;
+                let set = self.table.get(set_of(key))?;
+                let i = set.0.iter().find(|w| w.key == key)?.idx;
                 if let Some(p) = self.blocks.get_mut(prev as usize) {
                     p.next_key = [key, p.next_key[0]];
                     p.next_idx = [i, p.next_idx[0]];
@@ -166,11 +183,16 @@ impl<B: Bus> BlockCache<B> {
 
     pub(crate) fn insert(&mut self, b: Block) {
         if self.table.is_empty() {
-            self.table = vec![0; TABLE_SLOTS];
+            self.table = vec![EMPTY_SET; TABLE_SETS];
         }
+        let idx = self.blocks.len() as u32;
         self.blocks.push(b);
-        let s = slot(b.key);
-        self.table[s] = self.blocks.len() as u32;
-        self.last = self.blocks.len() as u32 - 1;
+        // The new block goes first; a stale block with the same key is replaced, otherwise
+        // the least recently inserted way drops out.
+        let set = &mut self.table[set_of(b.key)].0;
+        let old = set.iter().position(|w| w.key == b.key).unwrap_or(WAYS - 1);
+        set.copy_within(0..old, 1);
+        set[0] = Way { key: b.key, idx };
+        self.last = idx;
     }
 }
