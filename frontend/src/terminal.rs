@@ -26,6 +26,7 @@ use anyhow::{Context, Result};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
+use emu_chipset::vga::TextScreen;
 
 use crate::display::{self, Frame, Renderer};
 use crate::keymap::{self, Code};
@@ -36,6 +37,8 @@ use crate::terminput::InputParser;
 
 /// Screen refresh period (30 Hz).
 const FRAME: Duration = Duration::from_millis(33);
+/// Longest idle nap while typed keys wait for the guest to take them.
+const KEY_NAP: Duration = Duration::from_millis(2);
 /// How often terminal input is looked at.
 const INPUT_POLL: Duration = Duration::from_millis(10);
 /// How often the status figures are sampled.
@@ -160,6 +163,9 @@ pub struct TermDisplay {
     next_status: Instant,
     sampler: Option<Sampler>,
     status: String,
+    /// The guest's screen as last drawn, and when the user last typed or it last changed.
+    shown: Option<TextScreen>,
+    active: Instant,
     /// Keeps the terminal modes while the display runs.
     _session: Session,
 }
@@ -189,6 +195,8 @@ impl TermDisplay {
             next_status: now,
             sampler: None,
             status: String::new(),
+            shown: None,
+            active: now,
             _session: session,
         })
     }
@@ -205,6 +213,7 @@ impl TermDisplay {
         loop {
             match self.input.try_recv() {
                 Ok(bytes) => {
+                    self.active = Instant::now();
                     for k in self.parser.feed(&bytes) {
                         if let Some(r) = self.key(&k) {
                             return Ok(Some(r));
@@ -309,6 +318,9 @@ impl TermDisplay {
 
     fn draw(&mut self, m: &Machine) -> Result<()> {
         let screen = m.cpu.bus.board.vga.snapshot(&m.cpu.mem);
+        if self.shown.as_ref() != Some(&screen) {
+            self.active = Instant::now();
+        }
         let help = self.help_until.is_some_and(|t| Instant::now() < t);
         let status = if help {
             Some(statusbar::HELP)
@@ -326,6 +338,7 @@ impl TermDisplay {
             },
             &mut buf,
         )?;
+        self.shown = Some(screen);
         if !buf.is_empty() {
             self.out
                 .write_all(&buf)
@@ -359,9 +372,17 @@ impl Frontend for TermDisplay {
         Ok(None)
     }
 
-    fn due(&self) -> Instant {
-        // Input is read whenever the loop comes round; only frames need a wake-up of their own.
-        self.next_frame
+    fn last_activity(&self) -> Instant {
+        self.active
+    }
+
+    fn idle(&mut self, m: &mut Machine) -> Result<Option<Duration>> {
+        // Draw now what the guest wrote since the last frame: nothing changes while it naps.
+        let now = Instant::now();
+        self.next_frame = now + FRAME;
+        self.draw(m)?;
+        // Typed keys still queued go in one at a time as the guest reads them: wake soon.
+        Ok((!self.keys.is_empty()).then_some(KEY_NAP))
     }
 }
 
