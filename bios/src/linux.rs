@@ -160,7 +160,7 @@ pub(crate) fn boot<B: Platform>(
         cpu.load_seg(s, 0x18)
             .map_err(|e| format!("loading segments: {e}"))?;
     }
-    cpu.r = [0; 9];
+    cpu.r = [0; 16];
     cpu.r[Reg::Esi as usize] = ZERO_PAGE;
     cpu.r[Reg::Esp as usize] = ZERO_PAGE;
     cpu.eip = code32;

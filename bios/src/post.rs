@@ -115,7 +115,7 @@ pub(crate) fn boot<B: Platform>(bios: &mut Bios, cpu: &mut Cpu<B>) {
         for s in [SegReg::Ds, SegReg::Es, SegReg::Ss, SegReg::Fs, SegReg::Gs] {
             cpu.load_seg_real(s, 0);
         }
-        cpu.r = [0; 9];
+        cpu.r = [0; 16];
         cpu.r[Reg::Edx as usize] = dl as u32;
         cpu.r[Reg::Esp as usize] = 0x7C00;
         cpu.set_real_mode(0, 0x7C00);

@@ -56,8 +56,8 @@ impl<B: Bus> Cpu<B> {
     /// The effective address (offset) of the op's memory operand.
     #[inline]
     pub fn ea(&self, op: &Op<B>) -> u32 {
-        self.r[op.base as usize]
-            .wrapping_add(self.r[op.index as usize] << op.scale)
+        self.r[op.base as usize & 15]
+            .wrapping_add(self.r[op.index as usize & 15] << op.scale)
             .wrapping_add(op.disp)
             & op.amask
     }
@@ -88,6 +88,7 @@ impl<B: Bus> Cpu<B> {
     }
 
     #[cold]
+    #[inline(never)]
     fn limit_fault(&self, seg: u8) -> Exc {
         if seg == SegReg::Ss as u8 {
             Exc::ss(0)
@@ -118,6 +119,7 @@ impl<B: Bus> Cpu<B> {
     }
 
     #[cold]
+    #[inline(never)]
     fn walk(&mut self, lin: u32, write: bool, user: bool) -> Result<u32, Exc> {
         self.stats.page_walks += 1;
         match paging::walk(&mut self.mem, self.pmode, lin, Access { write, user }) {
@@ -146,6 +148,7 @@ impl<B: Bus> Cpu<B> {
     }
 
     #[cold]
+    #[inline(never)]
     fn lin_read_split(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
         let mut v = 0u32;
         for i in 0..size as u32 {
@@ -175,6 +178,7 @@ impl<B: Bus> Cpu<B> {
     /// A write straddling two pages: both are translated (and may fault) before any byte is
     /// written.
     #[cold]
+    #[inline(never)]
     fn lin_write_split(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
         let end = lin.wrapping_add(size as u32 - 1);
         let p0 = self.translate(lin, true)?;

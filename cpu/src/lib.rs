@@ -123,9 +123,10 @@ pub struct Stats {
 }
 
 pub struct Cpu<B: Bus> {
-    /// General registers in encoding order (EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI); slot 8 is
-    /// always zero so an absent base or index register in an address costs no branch.
-    pub r: [u32; 9],
+    /// General registers in encoding order (EAX, ECX, EDX, EBX, ESP, EBP, ESI, EDI); slots
+    /// 8-15 are always zero, so an absent base or index register (8) costs no branch and an
+    /// address register index masked to 4 bits needs no bounds check.
+    pub r: [u32; 16],
     pub eip: u32,
     pub seg: [Seg; 6],
     pub flags: Flags,
@@ -192,7 +193,7 @@ pub struct Cpu<B: Bus> {
 impl<B: Bus> Cpu<B> {
     pub fn new(mem: Memory, bus: B) -> Self {
         let mut cpu = Cpu {
-            r: [0; 9],
+            r: [0; 16],
             eip: 0,
             seg: [Seg::default(); 6],
             flags: Flags::default(),
@@ -238,7 +239,7 @@ impl<B: Bus> Cpu<B> {
 
     /// Power-on / RESET state of a 686: F000:FFF0 with CS base FFFF0000.
     pub fn reset(&mut self) {
-        self.r = [0; 9];
+        self.r = [0; 16];
         self.r[Reg::Edx as usize] = 0x0000_0633; // family 6, model 3, stepping 3
         self.eip = 0xFFF0;
         for s in self.seg.iter_mut() {

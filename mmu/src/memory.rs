@@ -166,7 +166,7 @@ impl Memory {
                 return u16::from_le_bytes([s[0], s[1]]);
             }
         }
-        u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.wrapping_add(1))])
+        self.read_slow::<2>(addr) as u16
     }
 
     #[inline(always)]
@@ -177,12 +177,17 @@ impl Memory {
                 return u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
             }
         }
-        u32::from_le_bytes([
-            self.read_u8(addr),
-            self.read_u8(addr.wrapping_add(1)),
-            self.read_u8(addr.wrapping_add(2)),
-            self.read_u8(addr.wrapping_add(3)),
-        ])
+        self.read_slow::<4>(addr)
+    }
+
+    /// A read of `N` bytes outside plain RAM or wrapping at 1 MiB with A20 off, byte by byte.
+    /// Kept out of line: inlined into every load handler it cost registers on the fast path.
+    #[cold]
+    #[inline(never)]
+    fn read_slow<const N: usize>(&self, addr: u32) -> u32 {
+        (0..N as u32).fold(0, |v, i| {
+            v | (self.read_u8(addr.wrapping_add(i)) as u32) << (8 * i)
+        })
     }
 
     /// A store of `N` bytes within one page that can go straight to RAM.
@@ -217,9 +222,7 @@ impl Memory {
     pub fn write_u16(&mut self, addr: u32, v: u16) {
         let a = (addr & self.a20_mask) as usize;
         if !self.direct_store(a, v.to_le_bytes()) {
-            let b = v.to_le_bytes();
-            self.write_u8(addr, b[0]);
-            self.write_u8(addr.wrapping_add(1), b[1]);
+            self.write_slow(addr, &v.to_le_bytes());
         }
     }
 
@@ -227,9 +230,17 @@ impl Memory {
     pub fn write_u32(&mut self, addr: u32, v: u32) {
         let a = (addr & self.a20_mask) as usize;
         if !self.direct_store(a, v.to_le_bytes()) {
-            for (i, b) in v.to_le_bytes().into_iter().enumerate() {
-                self.write_u8(addr.wrapping_add(i as u32), b);
-            }
+            self.write_slow(addr, &v.to_le_bytes());
+        }
+    }
+
+    /// A store that cannot go straight to RAM (code page, ROM, page end), byte by byte; out
+    /// of line for the same reason as [`Memory::read_slow`].
+    #[cold]
+    #[inline(never)]
+    fn write_slow(&mut self, addr: u32, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            self.write_u8(addr.wrapping_add(i as u32), b);
         }
     }
 

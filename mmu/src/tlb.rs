@@ -22,7 +22,8 @@ struct Entry {
 }
 
 pub struct Tlb {
-    entries: Vec<Entry>,
+    /// A fixed-size table, so a slot index masked to its size needs no bounds check.
+    entries: Box<[Entry; SLOTS]>,
     filled: Vec<u16>,
     pub hits: u64,
     pub misses: u64,
@@ -40,14 +41,13 @@ impl Default for Tlb {
 impl Tlb {
     pub fn new() -> Tlb {
         Tlb {
-            entries: vec![
-                Entry {
+            entries: Box::new(
+                [Entry {
                     tag: 0,
                     phys: 0,
-                    perm: 0
-                };
-                SLOTS
-            ],
+                    perm: 0,
+                }; SLOTS],
+            ),
             filled: Vec::with_capacity(SLOTS),
             hits: 0,
             misses: 0,

@@ -61,7 +61,7 @@ pub fn install_hlt_ivt(cpu: &mut Cpu<NullBus>) {
 /// EFLAGS `0x0002`, not halted. The block cache is kept (it stays valid: memory writes
 /// invalidate what they touch).
 pub fn reset_real_mode(cpu: &mut Cpu<NullBus>, cs: u16, ip: u16) {
-    cpu.r = [0; 9];
+    cpu.r = [0; 16];
     cpu.r[Reg::Esp as usize] = STACK_TOP as u32;
     for s in cpu.seg.iter_mut() {
         *s = Seg::real(0);

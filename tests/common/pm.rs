@@ -151,7 +151,7 @@ pub fn enter<B: Bus>(cpu: &mut Cpu<B>, ring: u8, eip: u32, esp: u32, eflags: u32
     } else {
         (UCODE, UDATA)
     };
-    cpu.r = [0; 9];
+    cpu.r = [0; 16];
     cpu.r[emu_cpu::Reg::Esp as usize] = esp;
     cpu.flags.set(eflags);
     cpu.set_cs_pm(cs).expect("flat code selector");
