@@ -263,7 +263,8 @@ fn idle(s: &mut String, i: &Idle) {
          (emu's full-screen display, QEMU's curses display, each in a 100x30 tmux pane), emu and \
          QEMU at the same time, {} MiB of guest RAM each (`scripts/idle-cost.sh`): CPU time \
          (user + system, all threads) over {} s starting 5 s after `EMU-BOOT-OK`, as a share of \
-         one host core, and the peak resident memory (`VmHWM`, boot included).\n",
+         one host core, and the peak resident memory (`VmHWM`, boot included; guest RAM the guest \
+         never touched is not resident).\n",
         i.guest_ram_mib, i.seconds
     );
     let q = i.qemu.as_ref();
