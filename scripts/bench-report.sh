@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes benches/REPORT.md and benches/ratios.svg.
 #
-#   scripts/bench-report.sh [--only criterion|boot|guest|report] [--measurement-time S]
+#   scripts/bench-report.sh [--only criterion|boot|guest|idle|report] [--measurement-time S]
 #
 # Parts, all by default, in this order:
 #   criterion  cargo bench --bench cpu and --bench events (about 5 minutes on 2 cores), into
@@ -9,6 +9,8 @@
 #              run only; target/criterion and its baselines are left alone)
 #   boot       scripts/bench-boot.sh: boot time, emu against QEMU, 3 runs each (about 5 min)
 #   guest      scripts/guest-bench.sh when the tree has it: target/bench/guest.json
+#   idle       scripts/idle-cost.sh: CPU share of an idle guest at its prompt and peak
+#              resident memory, emu and QEMU at once (about 2.5 min): target/bench/idle.json
 #   report     bench-report turns whatever of the above exists into the report
 # Every --only part except `report` is followed by the report. --measurement-time sets
 # criterion's seconds per benchmark (default 2; the throughput benches with the block cache
@@ -25,8 +27,8 @@ while [ $# -gt 0 ]; do
         *) echo "bench-report: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-case $only in all | criterion | boot | guest | report) ;; *)
-    echo "bench-report: --only takes criterion, boot, guest or report" >&2; exit 2 ;;
+case $only in all | criterion | boot | guest | idle | report) ;; *)
+    echo "bench-report: --only takes criterion, boot, guest, idle or report" >&2; exit 2 ;;
 esac
 part() { [ "$only" = all ] || [ "$only" = "$1" ]; }
 bash scripts/setup.sh
@@ -49,6 +51,9 @@ if part guest; then
     else
         echo "bench-report: no scripts/guest-bench.sh here; target/bench/guest.json is used if present" >&2
     fi
+fi
+if part idle; then
+    bash scripts/idle-cost.sh
 fi
 cargo run --release -q -p emu-bench-report -- --criterion "$crit"
 echo "bench-report: wrote benches/REPORT.md and benches/ratios.svg"

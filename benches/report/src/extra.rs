@@ -1,5 +1,6 @@
 //! The optional inputs besides criterion: boot times (`scripts/bench-boot.sh` writes
-//! `target/bench/boot.json`) and the guest benchmark (`target/bench/guest.json`).
+//! `target/bench/boot.json`), the guest benchmark (`target/bench/guest.json`) and the idle
+//! cost and memory (`scripts/idle-cost.sh` writes `target/bench/idle.json`).
 
 use std::path::Path;
 
@@ -80,6 +81,44 @@ pub struct Guest {
     pub rows: Vec<GuestRow>,
 }
 
+/// What one emulator costs while the guest idles at its shell prompt.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct IdleSide {
+    pub cmd: String,
+    /// CPU time (user + system, all threads) over the window, as a share of one host core.
+    pub cpu_percent: f64,
+    /// Peak resident memory since the process started (`VmHWM`), KiB.
+    pub vmhwm_kib: u64,
+}
+
+/// Idle cost and peak memory, emu and QEMU measured at the same time.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Idle {
+    /// Length of the measurement window.
+    pub seconds: f64,
+    pub emu: IdleSide,
+    pub qemu: Option<IdleSide>,
+    pub guest_ram_mib: u64,
+    /// Why something is missing or different (for example QEMU not installed).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Idle {
+    /// emu's budget for resident memory: guest RAM plus 64 MiB of its own.
+    pub const OVERHEAD_MIB: u64 = 64;
+
+    pub fn limit_mib(&self) -> u64 {
+        self.guest_ram_mib + Self::OVERHEAD_MIB
+    }
+}
+
+impl IdleSide {
+    pub fn vmhwm_mib(&self) -> f64 {
+        self.vmhwm_kib as f64 / 1024.0
+    }
+}
+
 /// Reads `path` if it exists.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
     match std::fs::read_to_string(path) {
@@ -139,6 +178,18 @@ mod tests {
         let names: Vec<_> = b.stages().into_iter().map(|s| s.0).collect();
         assert_eq!(names, ["SeaBIOS", "Linux version", "OK"]);
         assert_eq!(b.stages()[0], ("SeaBIOS".to_string(), None, Some(0.1)));
+    }
+
+    #[test]
+    fn idle_as_idle_cost_writes_it() {
+        let i: Idle = serde_json::from_str(
+            r#"{"seconds":60,"emu":{"cmd":"emu run","cpu_percent":1.7,"vmhwm_kib":65536,"vmrss_kib":60000},
+                "qemu":null,"guest_ram_mib":128,"note":"qemu-system-i386 not found"}"#,
+        )
+        .unwrap();
+        assert_eq!(i.emu.vmhwm_mib(), 64.0);
+        assert_eq!(i.limit_mib(), 192);
+        assert!(i.qemu.is_none());
     }
 
     #[test]

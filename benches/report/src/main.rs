@@ -1,5 +1,5 @@
-//! `bench-report`: reads criterion's results (and the boot and guest benchmark JSON when
-//! present) and writes `benches/REPORT.md` and the ratio chart `benches/ratios.svg`.
+//! `bench-report`: reads criterion's results (and the boot, guest benchmark and idle-cost
+//! JSON when present) and writes `benches/REPORT.md` and the ratio chart `benches/ratios.svg`.
 //! `scripts/bench-report.sh` runs the benches and then this.
 
 mod chart;
@@ -26,6 +26,9 @@ struct Args {
     /// The guest benchmark's results (left out when absent).
     #[arg(long, default_value = "target/bench/guest.json")]
     guest: PathBuf,
+    /// Idle cost and peak memory from scripts/idle-cost.sh (left out when absent).
+    #[arg(long, default_value = "target/bench/idle.json")]
+    idle: PathBuf,
     /// The report to write.
     #[arg(long, default_value = "benches/REPORT.md")]
     out: PathBuf,
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
     let events = model::event_rows(&benches);
     let boot: Option<extra::Boot> = extra::load(&args.boot)?;
     let guest: Option<extra::Guest> = extra::load(&args.guest)?;
+    let idle: Option<extra::Idle> = extra::load(&args.idle)?;
 
     let mut ratios: Vec<(String, f64)> = events
         .iter()
@@ -69,11 +73,12 @@ fn main() -> Result<()> {
         events: &events,
         boot: boot.as_ref(),
         guest: guest.as_ref(),
+        idle: idle.as_ref(),
         chart,
     });
     std::fs::write(&args.out, text).with_context(|| args.out.display().to_string())?;
     eprintln!(
-        "bench-report: {} throughput rows, {} events{}{} -> {}",
+        "bench-report: {} throughput rows, {} events{}{}{} -> {}",
         throughput.len(),
         events.len(),
         if boot.is_some() { ", boot times" } else { "" },
@@ -82,6 +87,7 @@ fn main() -> Result<()> {
         } else {
             ""
         },
+        if idle.is_some() { ", idle cost" } else { "" },
         args.out.display()
     );
     Ok(())

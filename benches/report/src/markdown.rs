@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::extra::{Boot, Guest};
+use crate::extra::{Boot, Guest, Idle};
 use crate::model::{EventRow, ThroughputRow};
 
 /// Everything the report shows.
@@ -13,6 +13,7 @@ pub struct Report<'a> {
     pub events: &'a [EventRow],
     pub boot: Option<&'a Boot>,
     pub guest: Option<&'a Guest>,
+    pub idle: Option<&'a Idle>,
     /// File name of the ratio chart, when one was drawn.
     pub chart: Option<&'a str>,
 }
@@ -80,6 +81,9 @@ pub fn render(r: &Report) -> String {
     }
     if let Some(g) = r.guest {
         guest(&mut s, g);
+    }
+    if let Some(i) = r.idle {
+        idle(&mut s, i);
     }
     s
 }
@@ -252,10 +256,59 @@ fn guest(s: &mut String, g: &Guest) {
     );
 }
 
+fn idle(s: &mut String, i: &Idle) {
+    let _ = writeln!(
+        s,
+        "## Idle and memory\n\nThe Debian test disk booted to its shell prompt with the display on \
+         (emu's full-screen display, QEMU's curses display, each in a 100x30 tmux pane), emu and \
+         QEMU at the same time, {} MiB of guest RAM each (`scripts/idle-cost.sh`): CPU time \
+         (user + system, all threads) over {} s starting 5 s after `EMU-BOOT-OK`, as a share of \
+         one host core, and the peak resident memory (`VmHWM`, boot included; guest RAM the guest \
+         never touched is not resident).\n",
+        i.guest_ram_mib, i.seconds
+    );
+    let q = i.qemu.as_ref();
+    table(
+        s,
+        &["", "emu>", "QEMU>"],
+        [
+            vec![
+                "% of one host core, guest idle at its prompt".into(),
+                num(i.emu.cpu_percent),
+                opt(q.map(|q| q.cpu_percent)),
+            ],
+            vec![
+                "peak resident memory, MiB".into(),
+                num(i.emu.vmhwm_mib()),
+                opt(q.map(|q| q.vmhwm_mib())),
+            ],
+        ],
+    );
+    let (peak, limit) = (i.emu.vmhwm_mib(), i.limit_mib());
+    let verdict = if peak <= limit as f64 {
+        format!("emu is within it ({} MiB)", num(peak))
+    } else {
+        format!("emu is over it by {} MiB", num(peak - limit as f64))
+    };
+    let _ = writeln!(
+        s,
+        "Limit: guest RAM + {} MiB = {limit} MiB; {verdict}.\n",
+        Idle::OVERHEAD_MIB
+    );
+    let _ = writeln!(s, "- emu: `{}`", i.emu.cmd);
+    if let Some(q) = q {
+        let _ = writeln!(s, "- QEMU: `{}`", q.cmd);
+    }
+    if let Some(n) = &i.note {
+        let _ = writeln!(s, "- {n}");
+    }
+    s.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extra::{BootSide, GuestRow};
+    use crate::extra::{BootSide, GuestRow, IdleSide};
 
     #[test]
     fn numbers_keep_about_three_digits() {
@@ -298,6 +351,21 @@ mod tests {
                 qemu: None,
             }],
         };
+        let idle = Idle {
+            seconds: 60.0,
+            emu: IdleSide {
+                cmd: "emu run --snapshot disk.img".into(),
+                cpu_percent: 1.7,
+                vmhwm_kib: 150 * 1024,
+            },
+            qemu: Some(IdleSide {
+                cmd: "qemu-system-i386 -display curses".into(),
+                cpu_percent: 12.34,
+                vmhwm_kib: 250 * 1024,
+            }),
+            guest_ram_mib: 128,
+            note: None,
+        };
         let md = render(&Report {
             date: "2026-11-27 08:00 UTC",
             machine: "Test CPU, nproc = 2",
@@ -305,6 +373,7 @@ mod tests {
             events: &e,
             boot: Some(&boot),
             guest: Some(&guest),
+            idle: Some(&idle),
             chart: Some("ratios.svg"),
         });
         assert!(md.contains("2026-11-27 08:00 UTC"));
@@ -316,6 +385,29 @@ mod tests {
         assert!(md.contains("qemu-system-i386 not found"));
         assert!(md.contains("| `Linux version` | 4.00 | - | - |"));
         assert!(md.contains("| getppid | ns | 500 | 1500 | - | 3.00 | - |"));
+        assert!(md.contains("## Idle and memory"));
+        assert!(md.contains("over 60 s"));
+        assert!(md.contains("| % of one host core, guest idle at its prompt | 1.70 | 12.3 |"));
+        assert!(md.contains("| peak resident memory, MiB | 150 | 250 |"));
+        assert!(md.contains("guest RAM + 64 MiB = 192 MiB; emu is within it (150 MiB)."));
+        assert!(md.contains("- QEMU: `qemu-system-i386 -display curses`"));
+
+        // Over the limit, and without QEMU.
+        let over = Idle {
+            emu: IdleSide {
+                vmhwm_kib: 200 * 1024,
+                ..idle.emu.clone()
+            },
+            qemu: None,
+            note: Some("qemu-system-i386 not found".into()),
+            ..idle
+        };
+        let mut s = String::new();
+        super::idle(&mut s, &over);
+        assert!(s.contains("| peak resident memory, MiB | 200 | - |"));
+        assert!(s.contains("= 192 MiB; emu is over it by 8.00 MiB."));
+        assert!(s.contains("- qemu-system-i386 not found"));
+        assert!(!s.contains("- QEMU:"));
     }
 
     #[test]
@@ -327,10 +419,12 @@ mod tests {
             events: &[],
             boot: None,
             guest: None,
+            idle: None,
             chart: None,
         });
         assert!(md.contains("cargo bench --bench cpu"));
         assert!(md.contains("cargo bench --bench events"));
         assert!(!md.contains("## Boot time"));
+        assert!(!md.contains("## Idle and memory"));
     }
 }
