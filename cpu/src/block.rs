@@ -36,6 +36,25 @@ pub(crate) struct Block {
     pub next_idx: [u32; 2],
 }
 
+/// What running a block needs of it: its ops and the page its last instruction ends on. Small
+/// enough to come back from a lookup in registers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub len: u32,
+    pub phys2: u32,
+}
+
+impl Block {
+    pub(crate) fn span(&self) -> Span {
+        Span {
+            start: self.start,
+            len: self.len,
+            phys2: self.phys2,
+        }
+    }
+}
+
 pub struct BlockCache<B: Bus> {
     pub(crate) ops: Vec<Op<B>>,
     pub(crate) blocks: Vec<Block>,
@@ -119,7 +138,7 @@ impl<B: Bus> BlockCache<B> {
 
     /// Finds a still-valid block for `key`.
     #[inline]
-    pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Block> {
+    pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Span> {
         let prev = self.last;
         self.prev = prev;
         self.last = NO_BLOCK;
@@ -147,7 +166,7 @@ impl<B: Bus> BlockCache<B> {
             return None;
         }
         self.last = idx;
-        Some(*b)
+        Some(b.span())
     }
 
     /// The block [`BlockCache::lookup`] just returned cannot run here after all (its second

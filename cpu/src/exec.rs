@@ -82,10 +82,10 @@ impl<B: Bus> Cpu<B> {
         let key = phys as u64 | (self.mode_key() as u64) << 32;
         let blk = if !self.block_cache_enabled {
             cache.flush_small();
-            self.decode_block(cache, lin, phys, key, 1)
+            self.decode_block(cache, lin, phys, key, 1).span()
         } else if let Some(b) = cache.lookup(key, &self.mem).filter(|b| {
             b.phys2 == NO_PAGE || {
-                let same = self.second_page_same(lin, b);
+                let same = self.second_page_same(lin, b.phys2);
                 if !same {
                     cache.unlink_last();
                 }
@@ -96,6 +96,7 @@ impl<B: Bus> Cpu<B> {
             b
         } else {
             self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
+                .span()
         };
         let end = blk.start as usize + if single { 1 } else { blk.len as usize };
         self.flags_loaded = false;
@@ -240,11 +241,11 @@ impl<B: Bus> Cpu<B> {
 
     /// A block whose last instruction straddles a page is valid only while the linear page
     /// after it still maps to the physical page it was decoded from.
-    fn second_page_same(&mut self, lin: u32, b: &Block) -> bool {
+    fn second_page_same(&mut self, lin: u32, phys2: u32) -> bool {
         let next = (lin | 0xFFF).wrapping_add(1);
         // Walk quietly: a fault here just means the block must be decoded again.
         let saved = self.cr2;
-        let same = self.code_phys(next).map(|p| p & !0xFFF) == Ok(b.phys2 & !0xFFF);
+        let same = self.code_phys(next).map(|p| p & !0xFFF) == Ok(phys2 & !0xFFF);
         self.cr2 = saved;
         same
     }
