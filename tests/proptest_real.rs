@@ -789,3 +789,54 @@ fn ip_wrap_at_end_of_code_segment() {
     // Architecturally (386+): #GP(0) once IP passes 0xFFFF.
     assert_eq!(halted_vector(&cpu), Some(13));
 }
+
+/// A loop in one block (it ends in a branch to its own start) repeats inside the CPU without
+/// a lookup: the count of iterations, a budget that ends mid-loop, and a loop that rewrites
+/// its own first instruction must come out as with the block cache off.
+#[test]
+fn loops_in_one_block() {
+    let base = Setup {
+        ram: RAM,
+        code: Vec::new(),
+        regs: [0; 8],
+        segs: [0, CODE_SEG, 0, 0, 0, 0],
+        ip: 0,
+        eflags: 2,
+        a20: true,
+        fill: None,
+        unreal: [false; 6],
+        ss_big: false,
+        budget: 10_000,
+    };
+    // mov cx, 300; l: inc ax; dec cx; jnz l; hlt
+    let counted = [0xB9, 0x2C, 0x01, 0x40, 0x49, 0x75, 0xFC, 0xF4];
+    let s = Setup {
+        code: counted.to_vec(),
+        ..base.clone()
+    };
+    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cpu.r[Reg::Eax as usize], 300);
+    assert_eq!(cpu.icount, 1 + 3 * 300 + 1);
+    for budget in [1, 2, 5, 100, 500, 899] {
+        let s = Setup {
+            code: counted.to_vec(),
+            budget,
+            ..base.clone()
+        };
+        run_both(&s).unwrap_or_else(|e| panic!("budget {budget}: {e}"));
+    }
+    // mov cx, 3; l: inc ax; mov byte [cs:3], 0x48 (the INC becomes DEC AX); dec cx; jnz l; hlt
+    let patched = [
+        0xB9, 0x03, 0x00, 0x40, 0x2E, 0xC6, 0x06, 0x03, 0x00, 0x48, 0x49, 0x75, 0xF6, 0xF4,
+    ];
+    let s = Setup {
+        code: patched.to_vec(),
+        ..base
+    };
+    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        cpu.r[Reg::Eax as usize],
+        0xFFFF,
+        "1 - 1 - 1: the patched loop ran"
+    );
+}

@@ -30,6 +30,8 @@ pub(crate) struct Block {
     pub gen2: u32,
     pub start: u32,
     pub len: u32,
+    /// The block ends in a near branch to its own start (a loop in one block).
+    pub self_loop: bool,
     /// The last two blocks that ran after this one (keys and indices), so most lookups
     /// skip the hash table: a loop or a call/return pair chains through these.
     pub next_key: [u64; 2],
@@ -43,6 +45,7 @@ pub(crate) struct Span {
     pub start: u32,
     pub len: u32,
     pub phys2: u32,
+    pub self_loop: bool,
 }
 
 impl Block {
@@ -51,6 +54,7 @@ impl Block {
             start: self.start,
             len: self.len,
             phys2: self.phys2,
+            self_loop: self.self_loop,
         }
     }
 }

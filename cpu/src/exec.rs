@@ -40,7 +40,7 @@ impl<B: Bus> Cpu<B> {
                 // One instruction runs before interrupts are recognised again.
                 self.int_shadow = false;
                 if !self.halted {
-                    self.step_block(&mut cache, true);
+                    self.step_block(&mut cache, true, end);
                     if let Some(t) = self.trap.take() {
                         break Exit::Trap(t);
                     }
@@ -58,7 +58,7 @@ impl<B: Bus> Cpu<B> {
                 break Exit::Budget;
             }
             let single = self.flags.tf();
-            self.step_block(&mut cache, single);
+            self.step_block(&mut cache, single, end);
             if let Some(t) = self.trap.take() {
                 break Exit::Trap(t);
             }
@@ -67,8 +67,10 @@ impl<B: Bus> Cpu<B> {
         exit
     }
 
-    /// Runs one block (or one instruction when `single`).
-    fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool) {
+    /// Runs one block (or one instruction when `single`). A block that ends in a branch to
+    /// itself runs again here while nothing the run loop looks at between blocks says stop
+    /// (budget `end`, interrupts, halt, traps), skipping the lookup.
+    fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool, end: u64) {
         let trap = self.flags.tf();
         // RF lasts for one instruction (it is cleared when that instruction completes, unless
         // the instruction loaded EFLAGS itself); run that instruction alone.
@@ -98,31 +100,52 @@ impl<B: Bus> Cpu<B> {
             self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
                 .span()
         };
-        let end = blk.start as usize + if single { 1 } else { blk.len as usize };
+        let last = blk.start as usize + if single { 1 } else { blk.len as usize };
         self.flags_loaded = false;
         // The count is bumped for the whole block up front and corrected if it ends early:
         // instructions that read it (I/O, RDTSC, MSRs) always end their block, so they see
         // the exact value, and the loop saves a memory increment per instruction.
-        let ops = &cache.ops[blk.start as usize..end];
-        let base = self.icount;
-        self.icount = base + ops.len() as u64;
-        for (i, op) in ops.iter().enumerate() {
-            let start = self.eip;
-            // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
-            self.eip = start.wrapping_add(op.len as u32);
-            if let Err(e) = (op.exec)(self, op) {
-                self.icount = base + i as u64 + 1;
-                self.eip = start;
-                self.stop = false;
-                self.mem.code_written = false;
-                return self.exception(e);
+        let ops = &cache.ops[blk.start as usize..last];
+        let entry = self.eip;
+        let repeat = blk.self_loop && !single;
+        'block: loop {
+            let base = self.icount;
+            self.icount = base + ops.len() as u64;
+            for (i, op) in ops.iter().enumerate() {
+                let start = self.eip;
+                // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
+                self.eip = start.wrapping_add(op.len as u32);
+                if let Err(e) = (op.exec)(self, op) {
+                    self.icount = base + i as u64 + 1;
+                    self.eip = start;
+                    self.stop = false;
+                    self.mem.code_written = false;
+                    return self.exception(e);
+                }
+                if self.stop {
+                    // A write to code (maybe this block's), or a state change the run loop
+                    // must see: never repeat.
+                    self.icount = base + i as u64 + 1;
+                    self.stop = false;
+                    self.mem.code_written = false;
+                    break 'block;
+                }
             }
-            if self.stop {
-                self.icount = base + i as u64 + 1;
-                self.stop = false;
-                self.mem.code_written = false;
+            // The closing near branch went back to the start: the same block runs next unless
+            // the run loop has something to do first (its checks, in its order).
+            if !repeat
+                || self.eip != entry
+                || self.icount >= end
+                || self.shutdown
+                || self.halted
+                || self.int_shadow
+                || self.trap.is_some()
+                || self.flags.tf()
+                || (self.flags.iff() && self.bus.irq_pending())
+            {
                 break;
             }
+            self.stats.block_hits += 1;
         }
         // RF was set: one instruction ran (`single`); it clears RF unless it loaded EFLAGS.
         if rf && !self.flags_loaded {
@@ -182,6 +205,7 @@ impl<B: Bus> Cpu<B> {
         let mut ins = Instruction::default();
         let mut n = 0;
         let mut cacheable = true;
+        let mut self_loop = false;
         while n < max_ops {
             let off = dec.position();
             if off >= page_left as usize && n > 0 {
@@ -215,6 +239,19 @@ impl<B: Bus> Cpu<B> {
                 }
             }
             let ends = crate::decode::ends_block(&ins, &op);
+            // A near jump or conditional branch (LOOP, JECXZ too) back to the block's start.
+            self_loop = max_ops > 1
+                && matches!(
+                    ins.flow_control(),
+                    iced_x86::FlowControl::ConditionalBranch
+                        | iced_x86::FlowControl::UnconditionalBranch
+                )
+                && ins.is_jcc_short_or_near()
+                    | ins.is_jmp_short_or_near()
+                    | ins.is_loop()
+                    | ins.is_loopcc()
+                    | ins.is_jcx_short()
+                && ins.near_branch_target() == self.eip as u64;
             cache.ops.push(op);
             n += 1;
             if ends || crosses {
@@ -230,6 +267,7 @@ impl<B: Bus> Cpu<B> {
             gen2,
             start,
             len: n as u32,
+            self_loop,
             next_key: [crate::block::NO_KEY; 2],
             next_idx: [0; 2],
         };
@@ -255,7 +293,7 @@ impl<B: Bus> Cpu<B> {
         let mut cache = std::mem::take(&mut self.cache);
         self.int_shadow = false;
         if !self.halted && !self.shutdown {
-            self.step_block(&mut cache, true);
+            self.step_block(&mut cache, true, 0);
         }
         self.cache = cache;
         if let Some(t) = self.trap.take() {
