@@ -743,12 +743,9 @@ fn beyond_ram_is_open_bus() {
     }
 }
 
-/// The differential harness itself: self-modifying code inside one block must be seen.
-#[test]
-fn self_modifying_code_same_block() {
-    // mov byte [cs:ip_of_target], 0x48 (dec ax); target: inc ax; hlt
-    let code = [0x2E, 0xC6, 0x06, 0x06, 0x00, 0x48, 0x40, 0xF4];
-    let s = Setup {
+/// `code` at CODE_SEG:0 with zeroed registers, flat data segments and a budget.
+fn plain_setup(code: &[u8], budget: u64) -> Setup {
+    Setup {
         ram: RAM,
         code: code.to_vec(),
         regs: [0; 8],
@@ -759,9 +756,16 @@ fn self_modifying_code_same_block() {
         fill: None,
         unreal: [false; 6],
         ss_big: false,
-        budget: 100,
-    };
-    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+        budget,
+    }
+}
+
+/// The differential harness itself: self-modifying code inside one block must be seen.
+#[test]
+fn self_modifying_code_same_block() {
+    // mov byte [cs:ip_of_target], 0x48 (dec ax); target: inc ax; hlt
+    let code = [0x2E, 0xC6, 0x06, 0x06, 0x00, 0x48, 0x40, 0xF4];
+    let cpu = run_both(&plain_setup(&code, 100)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cpu.r[Reg::Eax as usize], 0xFFFF, "modified code ran");
 }
 
@@ -795,45 +799,19 @@ fn ip_wrap_at_end_of_code_segment() {
 /// its own first instruction must come out as with the block cache off.
 #[test]
 fn loops_in_one_block() {
-    let base = Setup {
-        ram: RAM,
-        code: Vec::new(),
-        regs: [0; 8],
-        segs: [0, CODE_SEG, 0, 0, 0, 0],
-        ip: 0,
-        eflags: 2,
-        a20: true,
-        fill: None,
-        unreal: [false; 6],
-        ss_big: false,
-        budget: 10_000,
-    };
     // mov cx, 300; l: inc ax; dec cx; jnz l; hlt
     let counted = [0xB9, 0x2C, 0x01, 0x40, 0x49, 0x75, 0xFC, 0xF4];
-    let s = Setup {
-        code: counted.to_vec(),
-        ..base.clone()
-    };
-    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+    let cpu = run_both(&plain_setup(&counted, 10_000)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(cpu.r[Reg::Eax as usize], 300);
     assert_eq!(cpu.icount, 1 + 3 * 300 + 1);
     for budget in [1, 2, 5, 100, 500, 899] {
-        let s = Setup {
-            code: counted.to_vec(),
-            budget,
-            ..base.clone()
-        };
-        run_both(&s).unwrap_or_else(|e| panic!("budget {budget}: {e}"));
+        run_both(&plain_setup(&counted, budget)).unwrap_or_else(|e| panic!("budget {budget}: {e}"));
     }
     // mov cx, 3; l: inc ax; mov byte [cs:3], 0x48 (the INC becomes DEC AX); dec cx; jnz l; hlt
     let patched = [
         0xB9, 0x03, 0x00, 0x40, 0x2E, 0xC6, 0x06, 0x03, 0x00, 0x48, 0x49, 0x75, 0xF6, 0xF4,
     ];
-    let s = Setup {
-        code: patched.to_vec(),
-        ..base
-    };
-    let cpu = run_both(&s).unwrap_or_else(|e| panic!("{e}"));
+    let cpu = run_both(&plain_setup(&patched, 10_000)).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         cpu.r[Reg::Eax as usize],
         0xFFFF,
