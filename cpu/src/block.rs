@@ -32,6 +32,8 @@ pub(crate) struct Block {
     pub len: u32,
     /// The block ends in a near branch to its own start (a loop in one block).
     pub self_loop: bool,
+    /// The block ends in a near jump, call or return (CS, mode and privilege unchanged).
+    pub near_exit: bool,
     /// The last two blocks that ran after this one (keys and indices), so most lookups
     /// skip the hash table: a loop or a call/return pair chains through these.
     pub next_key: [u64; 2],
@@ -46,6 +48,7 @@ pub(crate) struct Span {
     pub len: u32,
     pub phys2: u32,
     pub self_loop: bool,
+    pub near_exit: bool,
 }
 
 impl Block {
@@ -55,6 +58,7 @@ impl Block {
             len: self.len,
             phys2: self.phys2,
             self_loop: self.self_loop,
+            near_exit: self.near_exit,
         }
     }
 }

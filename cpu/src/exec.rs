@@ -2,7 +2,7 @@
 
 use iced_x86::{Decoder, DecoderOptions, Instruction};
 
-use crate::block::{Block, BlockCache, NO_PAGE};
+use crate::block::{Block, BlockCache, Span, NO_PAGE};
 use crate::decode::{build, Op};
 use crate::exception::{self, Exc};
 use crate::{Bus, Cpu};
@@ -67,85 +67,100 @@ impl<B: Bus> Cpu<B> {
         exit
     }
 
-    /// Runs one block (or one instruction when `single`). A block that ends in a branch to
-    /// itself runs again here while nothing the run loop looks at between blocks says stop
-    /// (budget `end`, interrupts, halt, traps), skipping the lookup.
+    /// Runs one block (or one instruction when `single`), and then, while nothing the run loop
+    /// looks at between blocks says stop (budget `end`, interrupts, halt, traps), the blocks
+    /// that follow a near jump, call or return within the same code page: they need no
+    /// translation (same linear page, same CS and mode), only a lookup. A block that branches
+    /// to its own start runs again without even that.
     fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool, end: u64) {
         let trap = self.flags.tf();
         // RF lasts for one instruction (it is cleared when that instruction completes, unless
         // the instruction loaded EFLAGS itself); run that instruction alone.
         let rf = self.flags.test(crate::flags::RF);
         let single = single || rf;
-        let lin = self.cs().base.wrapping_add(self.eip);
-        let phys = match self.code_phys(lin) {
+        let mut lin = self.cs().base.wrapping_add(self.eip);
+        let mut phys = match self.code_phys(lin) {
             Ok(p) => p,
             Err(e) => return self.exception(e),
         };
-        let key = phys as u64 | (self.mode_key() as u64) << 32;
-        let blk = if !self.block_cache_enabled {
+        let mode = (self.mode_key() as u64) << 32;
+        let key = phys as u64 | mode;
+        let mut blk = if !self.block_cache_enabled {
             cache.flush_small();
             self.decode_block(cache, lin, phys, key, 1).span()
-        } else if let Some(b) = cache.lookup(key, &self.mem).filter(|b| {
-            b.phys2 == NO_PAGE || {
-                let same = self.second_page_same(lin, b.phys2);
-                if !same {
-                    cache.unlink_last();
-                }
-                same
-            }
-        }) {
+        } else if let Some(b) = self.lookup_checked(cache, key, lin) {
             self.stats.block_hits += 1;
             b
         } else {
             self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
                 .span()
         };
-        let last = blk.start as usize + if single { 1 } else { blk.len as usize };
         self.flags_loaded = false;
-        // The count is bumped for the whole block up front and corrected if it ends early:
-        // instructions that read it (I/O, RDTSC, MSRs) always end their block, so they see
-        // the exact value, and the loop saves a memory increment per instruction.
-        let ops = &cache.ops[blk.start as usize..last];
-        let entry = self.eip;
-        let repeat = blk.self_loop && !single;
-        'block: loop {
-            let base = self.icount;
-            self.icount = base + ops.len() as u64;
-            for (i, op) in ops.iter().enumerate() {
-                let start = self.eip;
-                // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults (SDM).
-                self.eip = start.wrapping_add(op.len as u32);
-                if let Err(e) = (op.exec)(self, op) {
-                    self.icount = base + i as u64 + 1;
-                    self.eip = start;
-                    self.stop = false;
-                    self.mem.code_written = false;
-                    return self.exception(e);
+        'chain: loop {
+            let last = blk.start as usize + if single { 1 } else { blk.len as usize };
+            // The count is bumped for the whole block up front and corrected if it ends early:
+            // instructions that read it (I/O, RDTSC, MSRs) always end their block, so they see
+            // the exact value, and the loop saves a memory increment per instruction.
+            let ops = &cache.ops[blk.start as usize..last];
+            let entry = self.eip;
+            loop {
+                let base = self.icount;
+                self.icount = base + ops.len() as u64;
+                for (i, op) in ops.iter().enumerate() {
+                    let start = self.eip;
+                    // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults
+                    // (SDM).
+                    self.eip = start.wrapping_add(op.len as u32);
+                    if let Err(e) = (op.exec)(self, op) {
+                        self.icount = base + i as u64 + 1;
+                        self.eip = start;
+                        self.stop = false;
+                        self.mem.code_written = false;
+                        return self.exception(e);
+                    }
+                    if self.stop {
+                        // A write to code (maybe this block's), or a state change the run
+                        // loop must see: go back to it.
+                        self.icount = base + i as u64 + 1;
+                        self.stop = false;
+                        self.mem.code_written = false;
+                        break 'chain;
+                    }
                 }
-                if self.stop {
-                    // A write to code (maybe this block's), or a state change the run loop
-                    // must see: never repeat.
-                    self.icount = base + i as u64 + 1;
-                    self.stop = false;
-                    self.mem.code_written = false;
-                    break 'block;
+                // Whatever follows, the run loop would first check these (in its order).
+                if single
+                    || !blk.near_exit
+                    || self.icount >= end
+                    || self.shutdown
+                    || self.halted
+                    || self.int_shadow
+                    || self.trap.is_some()
+                    || self.flags.tf()
+                    || (self.flags.iff() && self.bus.irq_pending())
+                {
+                    break 'chain;
                 }
+                if !(blk.self_loop && self.eip == entry) {
+                    break;
+                }
+                self.stats.block_hits += 1;
             }
-            // The closing near branch went back to the start: the same block runs next unless
-            // the run loop has something to do first (its checks, in its order).
-            if !repeat
-                || self.eip != entry
-                || self.icount >= end
-                || self.shutdown
-                || self.halted
-                || self.int_shadow
-                || self.trap.is_some()
-                || self.flags.tf()
-                || (self.flags.iff() && self.bus.irq_pending())
-            {
+            // A near transfer within the page: same CS, mode and privilege, so the linear
+            // page maps to the same physical page as the one just run.
+            let next = self.cs().base.wrapping_add(self.eip);
+            if (next ^ lin) & !0xFFF != 0 {
                 break;
             }
-            self.stats.block_hits += 1;
+            let next_phys = (phys & !0xFFF) | (next & 0xFFF);
+            match self.lookup_checked(cache, next_phys as u64 | mode, next) {
+                Some(b) => {
+                    self.stats.block_hits += 1;
+                    blk = b;
+                    lin = next;
+                    phys = next_phys;
+                }
+                None => break,
+            }
         }
         // RF was set: one instruction ran (`single`); it clears RF unless it loaded EFLAGS.
         if rf && !self.flags_loaded {
@@ -156,6 +171,19 @@ impl<B: Bus> Cpu<B> {
             self.dr[6] |= 1 << 14;
             self.exception(Exc::new(exception::DB));
         }
+    }
+
+    /// The cached block for `key` at linear `lin`, if still valid; a block whose last
+    /// instruction straddles a page is valid only while the next linear page still maps
+    /// where it did.
+    #[inline]
+    fn lookup_checked(&mut self, cache: &mut BlockCache<B>, key: u64, lin: u32) -> Option<Span> {
+        let b = cache.lookup(key, &self.mem)?;
+        if b.phys2 != NO_PAGE && !self.second_page_same(lin, b.phys2) {
+            cache.unlink_last();
+            return None;
+        }
+        Some(b)
     }
 
     /// Decodes a block starting at `lin` (physical `phys`) into the cache.
@@ -206,6 +234,7 @@ impl<B: Bus> Cpu<B> {
         let mut n = 0;
         let mut cacheable = true;
         let mut self_loop = false;
+        let mut near_exit = false;
         while n < max_ops {
             let off = dec.position();
             if off >= page_left as usize && n > 0 {
@@ -240,18 +269,19 @@ impl<B: Bus> Cpu<B> {
             }
             let ends = crate::decode::ends_block(&ins, &op);
             // A near jump or conditional branch (LOOP, JECXZ too) back to the block's start.
-            self_loop = max_ops > 1
-                && matches!(
-                    ins.flow_control(),
-                    iced_x86::FlowControl::ConditionalBranch
-                        | iced_x86::FlowControl::UnconditionalBranch
-                )
-                && ins.is_jcc_short_or_near()
-                    | ins.is_jmp_short_or_near()
-                    | ins.is_loop()
-                    | ins.is_loopcc()
-                    | ins.is_jcx_short()
-                && ins.near_branch_target() == self.eip as u64;
+            let near_branch = ins.is_jcc_short_or_near()
+                || ins.is_jmp_short_or_near()
+                || ins.is_loop()
+                || ins.is_loopcc()
+                || ins.is_jcx_short();
+            self_loop = max_ops > 1 && near_branch && ins.near_branch_target() == self.eip as u64;
+            // Near transfers change neither CS nor mode nor privilege.
+            near_exit = max_ops > 1
+                && (near_branch
+                    || ins.is_jmp_near_indirect()
+                    || ins.is_call_near()
+                    || ins.is_call_near_indirect()
+                    || ins.mnemonic() == iced_x86::Mnemonic::Ret);
             cache.ops.push(op);
             n += 1;
             if ends || crosses {
@@ -268,6 +298,7 @@ impl<B: Bus> Cpu<B> {
             start,
             len: n as u32,
             self_loop,
+            near_exit,
             next_key: [crate::block::NO_KEY; 2],
             next_idx: [0; 2],
         };
