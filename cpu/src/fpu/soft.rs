@@ -674,30 +674,13 @@ fn div_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
 }
 
 /// `n / d` and `n % d` for a normalized divisor (bit 63 set) and a quotient that fits in 64
-/// bits (`n < d << 64`): schoolbook division in two 32-bit digits (Knuth's algorithm D),
-/// which avoids the general 128-bit division routine.
+/// bits (`n < d << 64`). The 128-bit division routine does this with one 128/64 hardware
+/// division; the remainder is exact in 64 bits because it is below `d`.
 #[inline(always)]
 fn div128_64(n: u128, d: u64) -> (u64, u64) {
     debug_assert!(d >> 63 == 1 && (n >> 64) < d as u128);
-    let (d1, d0) = (d >> 32, d & 0xFFFF_FFFF);
-    let (hi, lo) = ((n >> 64) as u64, n as u64);
-    let digit = |top: u64, next: u64| -> (u64, u64) {
-        // Divide the 96-bit value top:next (top < d) by d, giving one 32-bit digit.
-        let mut q = top / d1;
-        let mut r = top % d1;
-        while q >> 32 != 0 || q * d0 > (r << 32 | next) {
-            q -= 1;
-            r += d1;
-            if r >> 32 != 0 {
-                break;
-            }
-        }
-        let rem = ((top as u128) << 32 | next as u128) - q as u128 * d as u128;
-        (q, rem as u64)
-    };
-    let (q1, r1) = digit(hi, lo >> 32);
-    let (q0, r0) = digit(r1, lo & 0xFFFF_FFFF);
-    (q1 << 32 | q0, r0)
+    let q = (n / d as u128) as u64;
+    (q, (n as u64).wrapping_sub(q.wrapping_mul(d)))
 }
 
 /// Integer square root of a u128: (floor(sqrt(m)), m - s^2).
