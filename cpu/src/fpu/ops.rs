@@ -79,7 +79,8 @@ impl FOp {
     /// The operation of the DC/DE register forms (destination ST(i)) whose reg field decodes
     /// to `self` under [`FOp::from_reg`]: those encodings swap Sub/SubR and Div/DivR (DC E8+i
     /// is FSUB ST(i),ST(0), reg 5).
-    pub fn for_sti_dest(self) -> FOp {
+    #[inline]
+    pub const fn for_sti_dest(self) -> FOp {
         match self {
             FOp::Sub => FOp::SubR,
             FOp::SubR => FOp::Sub,
@@ -140,7 +141,7 @@ impl Fpu {
     /// Stack overflow (`overflow`) or underflow: IE|SF, C1 = overflow. True if IE is masked
     /// (the caller then delivers the default indefinite).
     pub(crate) fn stack_fault(&mut self, overflow: bool) -> bool {
-        self.sw |= IE | SF;
+        self.sw |= u32::from(IE | SF);
         self.set_c1(overflow);
         self.cw & IE != 0
     }
@@ -311,7 +312,7 @@ impl Fpu {
                 let fbits = fmt.p - 1;
                 let mut env = self.env();
                 let (e, s) = env.round_pack(x.sign(), e, x.sig, 0, fmt);
-                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
                 self.pop_if(pop);
                 let sign = (x.sign() as u64) << (fbits + if fmt.p == 24 { 8 } else { 11 });
                 return Some(sign | (e as u64) << fbits | ((s << 1) >> (65 - fmt.p)));
@@ -504,34 +505,29 @@ impl Fpu {
 
     /// Register forms: ST(dst) = ST(dst) op ST(src), then pop if `pop`. FADD ST(0),ST(i) is
     /// `farith(Add, 0, i, false)`; FSUBP ST(i),ST(0) is `farith(Sub, i, 0, true)`.
-    #[inline]
+    ///
+    /// Always inlined: the CPU's decode-time specialised handlers call it with a constant
+    /// `op`, so only that operation's fast path is compiled into each of them.
+    #[inline(always)]
     pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
         let (pd, ps) = (self.phys(dst), self.phys(src));
         let (d, s) = (self.regs[pd], self.regs[ps]);
         if (self.valid >> pd) & (self.valid >> ps) & 1 != 0
+            && self.cw & 0x0F00 == 0x0300
             && soft::is_normal(d)
             && soft::is_normal(s)
         {
-            // Fast path: two normal operands.
+            // Fast path: two normal operands, default precision and rounding.
             let (aop, rev) = binop(op);
             let (a, b) = if rev { (s, d) } else { (d, s) };
-            if self.cw & 0x0F00 == 0x0300 {
-                if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                    self.regs[pd] = r;
-                    self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
-                    if pop {
-                        self.pop();
-                    }
-                    return;
+            if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
+                self.regs[pd] = r;
+                self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
+                if pop {
+                    self.pop();
                 }
+                return;
             }
-            let mut env = self.env();
-            self.regs[pd] = soft::arith_normal(&mut env, aop, a, b);
-            self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
-            if pop {
-                self.pop();
-            }
-            return;
         }
         self.farith_slow(op, dst, src, pop);
     }
@@ -547,6 +543,14 @@ impl Fpu {
         }
         let (d, s) = (self.st(dst), self.st(src));
         let mut env = self.env();
+        if soft::is_normal(d) && soft::is_normal(s) {
+            let (aop, rev) = binop(op);
+            let (a, b) = if rev { (s, d) } else { (d, s) };
+            self.set_st(dst, soft::arith_normal(&mut env, aop, a, b));
+            self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
+            self.pop_if(pop);
+            return;
+        }
         let r = self.compute(&mut env, op, d, d.is_denormal(), s, s.is_denormal());
         self.deliver(&env, dst, r, pop);
     }
@@ -563,13 +567,14 @@ impl Fpu {
                 if self.cw & 0x0F00 == 0x0300 {
                     if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
                         self.regs[p0] = r;
-                        self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
+                        self.sw =
+                            u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
                         return;
                     }
                 }
                 let mut env = self.env();
                 self.regs[p0] = soft::arith_normal(&mut env, aop, a, b);
-                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
                 return;
             }
         }
@@ -708,7 +713,7 @@ impl Fpu {
     /// FPREM (`ieee` = false) and FPREM1 (`ieee` = true).
     pub fn fprem(&mut self, ieee: bool) {
         if self.is_empty(0) || self.is_empty(1) {
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
             }
@@ -725,12 +730,12 @@ impl Fpu {
                 Quot::Partial => self.set_cc(false, true, false, false),
                 Quot::None => {
                     self.set_c1(false);
-                    self.sw &= !sw::C2;
+                    self.sw &= u32::from(!sw::C2);
                 }
             }
         } else {
             self.set_c1(false);
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
         }
     }
 
@@ -859,9 +864,14 @@ impl Fpu {
     pub fn fxch(&mut self, i: u8) {
         let (p0, pi) = (self.phys(0), self.phys(i));
         if (self.valid >> p0) & (self.valid >> pi) & 1 != 0 {
-            // Both full: swap, C1 cleared.
-            self.regs.swap(p0, pi);
-            self.sw &= !sw::C1;
+            // Both full: swap, C1 cleared. Field by field: the registers were just written
+            // that way, and a 16-byte load of them would wait for those stores to retire.
+            let (a, b) = (self.regs[p0], self.regs[pi]);
+            self.regs[p0].sig = b.sig;
+            self.regs[p0].se = b.se;
+            self.regs[pi].sig = a.sig;
+            self.regs[pi].se = a.se;
+            self.sw &= u32::from(!sw::C1);
             return;
         }
         self.fxch_slow(i);

@@ -61,25 +61,36 @@ impl EnvMode {
 }
 
 /// The x87 state. Registers are physical (`regs[i]` is R`i`); ST(i) is R`(top + i) & 7`.
+///
+/// The layout is fixed (`repr(C)`) so that the control and status words, read by every
+/// instruction, each sit beside a field that no instruction writes: the compiler may read a
+/// 16-bit field with a 32-bit load, and a load that also covers part of a field that was
+/// just written cannot take its data from the pending store (it waits for the store to
+/// complete, which costs more than the rest of an FADD).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Fpu {
     pub regs: [F80; 8],
-    /// Control word (bits 6, 7, 13-15 are reserved; 0x40 reads as 1 like real hardware).
-    pub cw: u16,
-    /// Status word without TOP, ES and B, which are derived.
-    pub(crate) sw: u16,
-    pub top: u8,
-    /// Bit i set: physical register i is not empty.
-    pub valid: u8,
     /// Last instruction pointer: in protected mode the offset, with `fcs` the selector; the
     /// real-mode images store `(fcs << 4) + fip`.
     pub fip: u64,
-    pub fcs: u16,
     /// Last data (operand) pointer, like `fip`/`fcs`.
     pub fdp: u64,
+    /// Control word (bits 6, 7, 13-15 are reserved; 0x40 reads as 1 like real hardware).
+    pub cw: u16,
+    /// Always zero (see above).
+    pad_cw: u16,
+    /// Status word without TOP, ES and B, which are derived (bits 16-31 always zero). Kept in
+    /// 32 bits so that every store and load of it has the same width, and a load finds its
+    /// data in the pending store of the previous instruction.
+    pub(crate) sw: u32,
+    pub fcs: u16,
     pub fds: u16,
     /// Last opcode: 11 bits, (first opcode byte & 7) << 8 | ModR/M.
     pub fop: u16,
+    pub top: u8,
+    /// Bit i set: physical register i is not empty.
+    pub valid: u8,
 }
 
 impl Default for Fpu {
@@ -94,6 +105,7 @@ impl Fpu {
         Fpu {
             regs: [F80::ZERO; 8],
             cw: 0x037F,
+            pad_cw: 0,
             sw: 0,
             top: 0,
             valid: 0,
@@ -114,7 +126,7 @@ impl Fpu {
 
     /// FNCLEX: clear exception flags, SF, ES and B.
     pub fn fclex(&mut self) {
-        self.sw &= !(sw::EXC | sw::SF);
+        self.sw &= u32::from(!(sw::EXC | sw::SF));
     }
 
     /// FLDCW. Unmasking a raised exception makes it pending (ES) at once.
@@ -126,10 +138,16 @@ impl Fpu {
         self.cw
     }
 
+    /// The status word without TOP, ES and B.
+    #[inline]
+    pub(crate) fn sw(&self) -> u16 {
+        self.sw as u16
+    }
+
     /// The status word as FNSTSW stores it.
     pub fn status(&self) -> u16 {
-        let mut s = (self.sw & !(sw::TOP | sw::ES | sw::B)) | ((self.top as u16 & 7) << 11);
-        if self.sw & !self.cw & sw::EXC != 0 {
+        let mut s = (self.sw() & !(sw::TOP | sw::ES | sw::B)) | ((self.top as u16 & 7) << 11);
+        if self.sw() & !self.cw & sw::EXC != 0 {
             s |= sw::ES | sw::B;
         }
         s
@@ -141,13 +159,13 @@ impl Fpu {
     /// Load a status word (FLDENV/FRSTOR/FXRSTOR): TOP is taken from it, ES/B recomputed.
     pub fn set_status(&mut self, s: u16) {
         self.top = ((s >> 11) & 7) as u8;
-        self.sw = s & !(sw::TOP | sw::ES | sw::B);
+        self.sw = u32::from(s & !(sw::TOP | sw::ES | sw::B));
     }
 
     /// An unmasked exception is pending: the next waiting x87 instruction (or WAIT) must raise
     /// #MF (CR0.NE=1) or assert FERR#/IRQ13 (CR0.NE=0).
     pub fn exception_pending(&self) -> bool {
-        self.sw & !self.cw & sw::EXC != 0
+        self.sw() & !self.cw & sw::EXC != 0
     }
 
     #[inline]
@@ -186,20 +204,22 @@ impl Fpu {
     }
     #[inline]
     pub(crate) fn set_c1(&mut self, c1: bool) {
-        self.sw = (self.sw & !sw::C1) | if c1 { sw::C1 } else { 0 };
+        self.sw = u32::from((self.sw() & !sw::C1) | if c1 { sw::C1 } else { 0 });
     }
     #[inline]
     pub(crate) fn set_cc(&mut self, c3: bool, c2: bool, c1: bool, c0: bool) {
-        self.sw = (self.sw & !sw::CC)
-            | if c3 { sw::C3 } else { 0 }
-            | if c2 { sw::C2 } else { 0 }
-            | if c1 { sw::C1 } else { 0 }
-            | if c0 { sw::C0 } else { 0 };
+        self.sw = u32::from(
+            (self.sw() & !sw::CC)
+                | if c3 { sw::C3 } else { 0 }
+                | if c2 { sw::C2 } else { 0 }
+                | if c1 { sw::C1 } else { 0 }
+                | if c0 { sw::C0 } else { 0 },
+        );
     }
     /// Record the exceptions of `env`.
     #[inline]
     pub(crate) fn commit(&mut self, env: &Env) {
-        self.sw |= env.flags;
+        self.sw |= u32::from(env.flags);
     }
 
     /// The full tag of physical register `p`, derived from its contents.

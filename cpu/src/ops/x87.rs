@@ -102,8 +102,9 @@ pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Handle
 fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Handler<B>> {
     let reg = (modrm >> 3) & 7;
     Some(match (esc_op, reg, mem) {
-        (0, 0 | 1 | 4..=7, false) => arith_st0_sti,
-        (4 | 6, 0 | 1 | 4..=7, false) => arith_sti_st0,
+        (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg),
+        (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg),
+        (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg),
         (1, 0, false) => fld_sti,
         (1, 1, false) => fxch,
         (5, 2 | 3, false) => fst_sti,
@@ -126,30 +127,41 @@ fn enter<B: Bus>(cpu: &mut Cpu<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i).
-fn arith_st0_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    let modrm = op.imm2 as u8;
-    if let Some(f) = FOp::from_reg(modrm >> 3) {
-        cpu.fpu.farith(f, 0, modrm & 7, false);
+/// The register-form arithmetic handler for reg field `reg` (not 2 or 3): D8 (`STI` false),
+/// DC (`STI`) or DE (`STI` and `POP`).
+fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(reg: u8) -> crate::decode::Handler<B> {
+    match reg {
+        0 => arith_reg::<B, 0, STI, POP>,
+        1 => arith_reg::<B, 1, STI, POP>,
+        4 => arith_reg::<B, 4, STI, POP>,
+        5 => arith_reg::<B, 5, STI, POP>,
+        6 => arith_reg::<B, 6, STI, POP>,
+        _ => arith_reg::<B, 7, STI, POP>,
     }
-    finish(cpu, op)
 }
 
-/// DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE pops), with SUB/SUBR and DIV/DIVR swapped
-/// in the encoding.
-fn arith_sti_st0<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
+/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field, so each
+/// operation gets its own handler with only its own fast path.
+fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
     enter(cpu)?;
-    let modrm = op.imm2 as u8;
-    let f = match (modrm >> 3) & 7 {
+    let i = op.imm2 as u8 & 7;
+    let f = match REG {
         0 => FOp::Add,
         1 => FOp::Mul,
-        4 => FOp::SubR,
-        5 => FOp::Sub,
-        6 => FOp::DivR,
-        _ => FOp::Div,
+        4 => FOp::Sub,
+        5 => FOp::SubR,
+        6 => FOp::Div,
+        _ => FOp::DivR,
     };
-    cpu.fpu.farith(f, modrm & 7, 0, op.aux & 7 == 6);
+    if STI {
+        cpu.fpu.farith(f.for_sti_dest(), i, 0, POP);
+    } else {
+        cpu.fpu.farith(f, 0, i, false);
+    }
     finish(cpu, op)
 }
 
