@@ -505,31 +505,40 @@ impl Fpu {
 
     /// Register forms: ST(dst) = ST(dst) op ST(src), then pop if `pop`. FADD ST(0),ST(i) is
     /// `farith(Add, 0, i, false)`; FSUBP ST(i),ST(0) is `farith(Sub, i, 0, true)`.
+    #[inline]
+    pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
+        if !self.farith_fast(op, dst, src, pop) {
+            self.farith_slow(op, dst, src, pop);
+        }
+    }
+
+    /// [`Fpu::farith`] when both operands are normal, the control word selects 64-bit
+    /// precision and rounding to nearest, and the result is normal: then it does the whole
+    /// instruction and returns true. Otherwise it changes nothing and returns false.
     ///
     /// Always inlined: the CPU's decode-time specialised handlers call it with a constant
-    /// `op`, so only that operation's fast path is compiled into each of them.
+    /// `op`, so only that operation's code is compiled into each of them.
     #[inline(always)]
-    pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
+    pub fn farith_fast(&mut self, op: FOp, dst: u8, src: u8, pop: bool) -> bool {
         let (pd, ps) = (self.phys(dst), self.phys(src));
         let (d, s) = (self.regs[pd], self.regs[ps]);
-        if (self.valid >> pd) & (self.valid >> ps) & 1 != 0
-            && self.cw & 0x0F00 == 0x0300
-            && soft::is_normal(d)
-            && soft::is_normal(s)
-        {
-            // Fast path: two normal operands, default precision and rounding.
-            let (aop, rev) = binop(op);
-            let (a, b) = if rev { (s, d) } else { (d, s) };
-            if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                self.regs[pd] = r;
-                self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
-                if pop {
-                    self.pop();
-                }
-                return;
-            }
+        if ((self.valid >> pd) & (self.valid >> ps) & 1 == 0) | (self.cw & 0x0F00 != 0x0300) {
+            return false;
         }
-        self.farith_slow(op, dst, src, pop);
+        if !soft::both_normal(d, s) {
+            return false;
+        }
+        let (aop, rev) = binop(op);
+        let (a, b) = if rev { (s, d) } else { (d, s) };
+        let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
+            return false;
+        };
+        self.regs[pd] = r;
+        self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
+        if pop {
+            self.pop();
+        }
+        true
     }
 
     #[inline(never)]
@@ -862,19 +871,27 @@ impl Fpu {
     /// FXCH ST(i).
     #[inline]
     pub fn fxch(&mut self, i: u8) {
-        let (p0, pi) = (self.phys(0), self.phys(i));
-        if (self.valid >> p0) & (self.valid >> pi) & 1 != 0 {
-            // Both full: swap, C1 cleared. Field by field: the registers were just written
-            // that way, and a 16-byte load of them would wait for those stores to retire.
-            let (a, b) = (self.regs[p0], self.regs[pi]);
-            self.regs[p0].sig = b.sig;
-            self.regs[p0].se = b.se;
-            self.regs[pi].sig = a.sig;
-            self.regs[pi].se = a.se;
-            self.sw &= u32::from(!sw::C1);
-            return;
+        if !self.fxch_fast(i) {
+            self.fxch_slow(i);
         }
-        self.fxch_slow(i);
+    }
+
+    /// [`Fpu::fxch`] when both registers are full (true); otherwise nothing changes (false).
+    #[inline(always)]
+    pub fn fxch_fast(&mut self, i: u8) -> bool {
+        let (p0, pi) = (self.phys(0), self.phys(i));
+        if (self.valid >> p0) & (self.valid >> pi) & 1 == 0 {
+            return false;
+        }
+        // Swap, C1 cleared. Field by field: the registers were just written that way, and a
+        // 16-byte load of them would wait for those stores to complete.
+        let (a, b) = (self.regs[p0], self.regs[pi]);
+        self.regs[p0].sig = b.sig;
+        self.regs[p0].se = b.se;
+        self.regs[pi].sig = a.sig;
+        self.regs[pi].se = a.se;
+        self.sw &= u32::from(!sw::C1);
+        true
     }
 
     #[inline(never)]

@@ -406,42 +406,46 @@ pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
 pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
     let (sa, ea) = (a.sign(), a.exp() as i32);
     let (sb, eb) = (b.sign() ^ matches!(op, ArithOp::Sub), b.exp() as i32);
+    // The exact result is (sign, exp, hi.lo): hi has bit 63 set, lo holds the bits below
+    // it, or, where bits were shifted out past lo, is non-zero (only "exact or not" and the
+    // position against one half matter for rounding to nearest at 64 bits).
     let (sign, exp, hi, lo) = match op {
         ArithOp::Mul => {
             let p = a.sig as u128 * b.sig as u128;
-            let e = ea + eb - BIAS;
-            if p >> 127 != 0 {
-                (sa ^ sb, e + 1, (p >> 64) as u64, p as u64)
-            } else {
-                let p = p << 1;
-                (sa ^ sb, e, (p >> 64) as u64, p as u64)
-            }
+            // The product of two significands in [1, 2) lies in [1, 4).
+            let top = (p >> 127) as u32;
+            let p = p << (top ^ 1);
+            (
+                sa ^ sb,
+                ea + eb - BIAS + top as i32,
+                (p >> 64) as u64,
+                p as u64,
+            )
         }
         ArithOp::Div => {
-            let (n, e) = if a.sig >= b.sig {
-                ((a.sig as u128) << 63, ea - eb + BIAS)
-            } else {
-                ((a.sig as u128) << 64, ea - eb + BIAS - 1)
-            };
+            // Quotient in (1/2, 2): scale the dividend so it has exactly 64 bits.
+            let ge = (a.sig >= b.sig) as i32;
+            let n = (a.sig as u128) << (64 - ge as u32);
             let (q, r) = div128_64(n, b.sig);
-            (sa ^ sb, e, q, half_code(r, b.sig))
+            // The remainder stands for the lost bits: 2r against b.sig says below, at or
+            // above one half (see below; `lo` only needs that order and non-zero-ness).
+            (sa ^ sb, ea - eb + BIAS - 1 + ge, q, half_code(r, b.sig))
         }
         ArithOp::Add | ArithOp::Sub => {
-            let ((bs, be, bsig), (ss, se, ssig)) = if ea > eb || (ea == eb && a.sig >= b.sig) {
-                ((sa, ea, a.sig), (sb, eb, b.sig))
+            let a_big =
+                ((ea as u128) << 64 | a.sig as u128) >= ((eb as u128) << 64 | b.sig as u128);
+            let (bs, be, bsig, ssig, se) = if a_big {
+                (sa, ea, a.sig, b.sig, eb)
             } else {
-                ((sb, eb, b.sig), (sa, ea, a.sig))
+                (sb, eb, b.sig, a.sig, ea)
             };
             let d = (be - se) as u32;
             if d >= 64 {
                 return None;
             }
-            let (s_hi, s_lo) = if d == 0 {
-                (ssig, 0)
-            } else {
-                (ssig >> d, ssig << (64 - d))
-            };
-            if bs == ss {
+            let s_hi = ssig >> d;
+            let s_lo = if d == 0 { 0 } else { ssig << (64 - d) };
+            if sa == sb {
                 let (hi, carry) = bsig.overflowing_add(s_hi);
                 if carry {
                     let lo = (s_lo >> 1) | (hi << 63) | (s_lo & 1);
@@ -464,18 +468,12 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
             }
         }
     };
-    if exp <= 0 || exp > 0x7FFE {
-        return None;
-    }
-    let up = lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0);
-    let (exp, sig) = if !up {
-        (exp, hi)
-    } else if hi == u64::MAX {
-        (exp + 1, 1 << 63)
-    } else {
-        (exp, hi + 1)
-    };
-    if exp > 0x7FFE {
+    // Round to nearest even: up when the lost part is above one half, or exactly one half
+    // with hi odd; (lo | (hi & 1)) > 1/2 says exactly that.
+    let up = (lo | (hi & 1)) > 1 << 63;
+    let (sig, carry) = hi.overflowing_add(up as u64);
+    let (exp, sig) = (exp + carry as i32, sig | (carry as u64) << 63);
+    if (exp - 1) as u32 >= 0x7FFE {
         return None;
     }
     Some((F80::new(sign, exp as u16, sig), lo != 0, up))
@@ -485,17 +483,8 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
 /// else one half, more or less than one half of a unit, compared as 2r against d.
 #[inline(always)]
 fn half_code(r: u64, d: u64) -> u64 {
-    if r == 0 {
-        0
-    } else if r >= d - r {
-        if r == d - r {
-            1 << 63
-        } else {
-            3 << 62
-        }
-    } else {
-        1 << 62
-    }
+    let t = d - r;
+    ((r >= t) as u64) << 63 | (((r != 0) & (r != t)) as u64) << 62
 }
 
 /// [`arith`] when an operand is not a normal number.
@@ -635,6 +624,14 @@ fn add_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
         }
         env.pack80(big.sign, exp, hi, lo, env.p)
     }
+}
+
+/// Both are normal numbers ([`is_normal`]), tested with one branch.
+#[inline(always)]
+pub fn both_normal(a: F80, b: F80) -> bool {
+    // (se + 1) & 7FFFh maps exponents 0 and 7FFFh to 1 and 0, and 1..=7FFEh above 1.
+    let e_ok = |se: u16| (se.wrapping_add(1) & 0x7FFF) > 1;
+    ((a.sig & b.sig) >> 63 != 0) & e_ok(a.se) & e_ok(b.se)
 }
 
 /// A normal number (exponent 1..=7FFEh, integer bit set).
