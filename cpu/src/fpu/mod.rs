@@ -88,4 +88,4 @@ mod trans;
 
 pub use f80::{Class, F80};
 pub use ops::{CmpFlags, Const, FOp, IntSize, Src};
-pub use state::{sw, EnvMode, Fpu, Tag};
+pub use state::{op_word, sw, EnvMode, Fpu, Tag};

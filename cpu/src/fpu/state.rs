@@ -67,13 +67,12 @@ impl EnvMode {
 /// 16-bit field with a 32-bit load, and a load that also covers part of a field that was
 /// just written cannot take its data from the pending store (it waits for the store to
 /// complete, which costs more than the rest of an FADD).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Fpu {
     pub regs: [F80; 8],
-    /// Last instruction pointer: in protected mode the offset, with `fcs` the selector; the
-    /// real-mode images store `(fcs << 4) + fip`.
-    pub fip: u64,
+    /// Last instruction pointer (see [`Fpu::fip`]) when no recording is pending.
+    fip: u64,
     /// Last data (operand) pointer, like `fip`/`fcs`.
     pub fdp: u64,
     /// Control word (bits 6, 7, 13-15 are reserved; 0x40 reads as 1 like real hardware).
@@ -86,11 +85,22 @@ pub struct Fpu {
     pub(crate) sw: u32,
     pub fcs: u16,
     pub fds: u16,
-    /// Last opcode: 11 bits, (first opcode byte & 7) << 8 | ModR/M.
-    pub fop: u16,
+    /// Last opcode (see [`Fpu::fop`]) when no recording is pending.
+    fop: u16,
     pub top: u8,
     /// Bit i set: physical register i is not empty.
     pub valid: u8,
+    /// The last instruction as [`Fpu::record`] took it, resolved into `fip`/`fop` only when
+    /// they are read: the EIP after the instruction and the [`op_word`] (0: nothing pending).
+    last_eip: u32,
+    last_op: u32,
+}
+
+/// The word the CPU passes to [`Fpu::record`] for an x87 instruction: FOP (11 bits: first
+/// opcode byte & 7, ModR/M), its length and whether it runs as 32-bit code. Computed once at
+/// decode time, so recording the last instruction costs a few stores.
+pub const fn op_word(esc: u8, modrm: u8, len: u8, code32: bool) -> u32 {
+    ((esc as u32 & 7) << 8) | modrm as u32 | (len as u32) << 16 | (code32 as u32) << 24
 }
 
 impl Default for Fpu {
@@ -109,6 +119,8 @@ impl Fpu {
             sw: 0,
             top: 0,
             valid: 0,
+            last_eip: 0,
+            last_op: 0,
             fip: 0,
             fcs: 0,
             fdp: 0,
@@ -252,15 +264,16 @@ impl Fpu {
         let put32 =
             |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let (cw, st, tw) = (self.cw, self.status(), self.tag_word());
-        let lip = ((self.fcs as u32) << 4).wrapping_add(self.fip as u32);
+        let fip = self.fip();
+        let lip = ((self.fcs as u32) << 4).wrapping_add(fip as u32);
         let ldp = ((self.fds as u32) << 4).wrapping_add(self.fdp as u32);
-        let fop = self.fop as u32 & 0x7FF;
+        let fop = self.fop() as u32;
         match mode {
             EnvMode::Prot32 => {
                 put32(out, 0, 0xFFFF_0000 | cw as u32);
                 put32(out, 4, 0xFFFF_0000 | st as u32);
                 put32(out, 8, 0xFFFF_0000 | tw as u32);
-                put32(out, 12, self.fip as u32);
+                put32(out, 12, fip as u32);
                 put32(out, 16, self.fcs as u32 | fop << 16);
                 put32(out, 20, self.fdp as u32);
                 put32(out, 24, 0xFFFF_0000 | self.fds as u32);
@@ -278,7 +291,7 @@ impl Fpu {
                 put16(out, 0, cw);
                 put16(out, 2, st);
                 put16(out, 4, tw);
-                put16(out, 6, self.fip as u16);
+                put16(out, 6, fip as u16);
                 put16(out, 8, self.fcs);
                 put16(out, 10, self.fdp as u16);
                 put16(out, 12, self.fds);
@@ -300,6 +313,7 @@ impl Fpu {
         let get32 =
             |at: usize| u32::from_le_bytes([img[at], img[at + 1], img[at + 2], img[at + 3]]);
         let (cw, st, tw);
+        self.settle();
         match mode {
             EnvMode::Prot32 | EnvMode::Real32 => {
                 cw = get16(0);
@@ -380,12 +394,12 @@ impl Fpu {
         out[2..4].copy_from_slice(&self.status().to_le_bytes());
         out[4] = self.abridged_tag();
         out[5] = 0;
-        out[6..8].copy_from_slice(&(self.fop & 0x7FF).to_le_bytes());
+        out[6..8].copy_from_slice(&self.fop().to_le_bytes());
         if wide {
-            out[8..16].copy_from_slice(&self.fip.to_le_bytes());
+            out[8..16].copy_from_slice(&self.fip().to_le_bytes());
             out[16..24].copy_from_slice(&self.fdp.to_le_bytes());
         } else {
-            out[8..12].copy_from_slice(&(self.fip as u32).to_le_bytes());
+            out[8..12].copy_from_slice(&(self.fip() as u32).to_le_bytes());
             out[12..14].copy_from_slice(&self.fcs.to_le_bytes());
             out[14..16].fill(0);
             out[16..20].copy_from_slice(&(self.fdp as u32).to_le_bytes());
@@ -402,6 +416,7 @@ impl Fpu {
     pub fn fxrstor(&mut self, img: &[u8], wide: bool) {
         let get16 = |at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
         let mut q = [0u8; 8];
+        self.settle();
         self.fldcw(get16(0));
         self.set_status(get16(2));
         self.valid = img[4];
@@ -427,6 +442,7 @@ impl Fpu {
     /// Record the last non-control instruction for the environment images. `data` is the
     /// memory operand's selector and offset, if it had one.
     pub fn set_last_instruction(&mut self, cs: u16, ip: u64, fop: u16, data: Option<(u16, u64)>) {
+        self.last_op = 0;
         self.fcs = cs;
         self.fip = ip;
         self.fop = fop & 0x7FF;
@@ -435,4 +451,69 @@ impl Fpu {
             self.fdp = dp;
         }
     }
+
+    /// [`Fpu::set_last_instruction`] as the CPU does it on every x87 instruction, without
+    /// the data pointer: `eip_after` is EIP after the instruction, `word` its [`op_word`].
+    /// The instruction pointer and opcode are worked out when they are read.
+    #[inline(always)]
+    pub fn record(&mut self, cs: u16, eip_after: u32, word: u32) {
+        self.fcs = cs;
+        self.last_eip = eip_after;
+        self.last_op = word;
+    }
+
+    /// The data pointer of the last instruction with a memory operand (selector, offset).
+    #[inline(always)]
+    pub fn set_last_data(&mut self, ds: u16, dp: u64) {
+        self.fds = ds;
+        self.fdp = dp;
+    }
+
+    /// Last instruction pointer: in protected mode the offset, with `fcs` the selector; the
+    /// real-mode images store `(fcs << 4) + fip`.
+    pub fn fip(&self) -> u64 {
+        if self.last_op == 0 {
+            return self.fip;
+        }
+        let len = (self.last_op >> 16) & 0xFF;
+        let mask = if self.last_op >> 24 != 0 {
+            u32::MAX
+        } else {
+            0xFFFF
+        };
+        (self.last_eip.wrapping_sub(len) & mask) as u64
+    }
+
+    /// Last opcode: 11 bits, (first opcode byte & 7) << 8 | ModR/M.
+    pub fn fop(&self) -> u16 {
+        if self.last_op == 0 {
+            self.fop
+        } else {
+            self.last_op as u16 & 0x7FF
+        }
+    }
+
+    /// Resolve a pending [`Fpu::record`] into `fip`/`fop`.
+    fn settle(&mut self) {
+        self.fip = self.fip();
+        self.fop = self.fop();
+        self.last_op = 0;
+    }
 }
+
+impl PartialEq for Fpu {
+    /// Equal architectural state (a pending record and the same values resolved are equal).
+    fn eq(&self, o: &Fpu) -> bool {
+        self.regs == o.regs
+            && self.cw == o.cw
+            && self.sw == o.sw
+            && self.top == o.top
+            && self.valid == o.valid
+            && self.fcs == o.fcs
+            && self.fds == o.fds
+            && self.fdp == o.fdp
+            && self.fip() == o.fip()
+            && self.fop() == o.fop()
+    }
+}
+impl Eq for Fpu {}

@@ -1,5 +1,5 @@
 //! x87 instructions: the CPU side of [`crate::fpu`]. Decoding keeps the escape opcode (D8-DF,
-//! in `aux` as 0-7) and the ModR/M byte (`imm2`); this module reads memory operands, checks
+//! in `aux` as 0-7) and the ModR/M byte (`imm2`, inside the [`crate::fpu::op_word`]); this module reads memory operands, checks
 //! CR0.EM/TS and pending exceptions, calls the FPU model and writes results back.
 
 use crate::decode::{Kind, Op};
@@ -142,12 +142,23 @@ fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(reg: u8) -> crate::de
 
 /// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
 /// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field, so each
-/// operation gets its own handler with only its own fast path.
+/// operation gets its own handler with only its own fast path. The fast path is a leaf; any
+/// other case (#NM, a pending exception, special operands or results, other precision or
+/// rounding) goes to [`arith_reg_general`] with nothing changed.
 fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    enter(cpu)?;
+    let (f, dst, src) = arith_operands::<REG, STI>(op);
+    if ready(cpu) && cpu.fpu.farith_fast(f, dst, src, POP) {
+        record(cpu, op, None);
+        return Ok(());
+    }
+    arith_reg_general::<B, REG, STI, POP>(cpu, op)
+}
+
+#[inline(always)]
+fn arith_operands<const REG: u8, const STI: bool>(op: &Op<impl Bus>) -> (FOp, u8, u8) {
     let i = op.imm2 as u8 & 7;
     let f = match REG {
         0 => FOp::Add,
@@ -158,11 +169,27 @@ fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
         _ => FOp::DivR,
     };
     if STI {
-        cpu.fpu.farith(f.for_sti_dest(), i, 0, POP);
+        (f.for_sti_dest(), i, 0)
     } else {
-        cpu.fpu.farith(f, 0, i, false);
+        (f, 0, i)
     }
+}
+
+#[inline(never)]
+fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    enter(cpu)?;
+    let (f, dst, src) = arith_operands::<REG, STI>(op);
+    cpu.fpu.farith(f, dst, src, STI && POP);
     finish(cpu, op)
+}
+
+/// No #NM and no pending exception: a waiting x87 instruction can go ahead.
+#[inline(always)]
+fn ready<B: Bus>(cpu: &Cpu<B>) -> bool {
+    cpu.cr0 & (CR0_EM | CR0_TS) == 0 && !cpu.fpu.exception_pending()
 }
 
 /// D9 C0+i: FLD ST(i).
@@ -174,6 +201,15 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 /// D9 C8+i: FXCH ST(i).
 fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if ready(cpu) && cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
+        record(cpu, op, None);
+        return Ok(());
+    }
+    fxch_general(cpu, op)
+}
+
+#[inline(never)]
+fn fxch_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     cpu.fpu.fxch(op.imm2 as u8 & 7);
     finish(cpu, op)
@@ -264,12 +300,15 @@ pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     }
 }
 
+/// Records the last instruction (and its memory operand) for FNSTENV/FNSAVE. `op.imm2`
+/// holds the instruction's [`crate::fpu::op_word`], so this is a few stores.
+#[inline(always)]
 fn record<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, data: Option<(u16, u64)>) {
-    let m = if cpu.code32() { u32::MAX } else { 0xFFFF };
-    let ip = cpu.eip.wrapping_sub(op.len as u32) & m;
     let cs = cpu.seg[crate::SegReg::Cs as usize].sel;
-    let fop = ((op.aux as u16 & 7) << 8) | (op.imm2 as u16 & 0xFF);
-    cpu.fpu.set_last_instruction(cs, ip as u64, fop, data);
+    cpu.fpu.record(cs, cpu.eip, op.imm2);
+    if let Some((ds, dp)) = data {
+        cpu.fpu.set_last_data(ds, dp);
+    }
 }
 
 fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<(), Exc> {
