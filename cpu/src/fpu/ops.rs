@@ -520,11 +520,27 @@ impl Fpu {
     /// `op`, so only that operation's code is compiled into each of them.
     #[inline(always)]
     pub fn farith_fast(&mut self, op: FOp, dst: u8, src: u8, pop: bool) -> bool {
+        self.cw & 0x0F00 == 0x0300 && self.farith_fast_default(op, dst, src, pop)
+    }
+
+    /// The control word masks every exception and selects 64-bit precision and rounding to
+    /// nearest (the FNINIT default): then no exception can be pending, and the fast paths
+    /// (which raise none but the masked PE) apply. One compare, where testing for a pending
+    /// exception and the precision and rounding separately takes several.
+    #[inline(always)]
+    pub fn fast_ready(&self) -> bool {
+        self.cw & 0x0F3F == 0x033F
+    }
+
+    /// [`Fpu::farith_fast`] for a control word already known to select 64-bit precision and
+    /// rounding to nearest (any other control word gives wrong results).
+    #[inline(always)]
+    pub fn farith_fast_default(&mut self, op: FOp, dst: u8, src: u8, pop: bool) -> bool {
         let (pd, ps) = (self.phys(dst), self.phys(src));
-        let (d, s) = (self.regs[pd], self.regs[ps]);
-        if ((self.valid >> pd) & (self.valid >> ps) & 1 == 0) | (self.cw & 0x0F00 != 0x0300) {
+        if !self.both_full(dst, src) {
             return false;
         }
+        let (d, s) = (self.regs[pd], self.regs[ps]);
         if !soft::both_normal(d, s) {
             return false;
         }
@@ -539,6 +555,13 @@ impl Fpu {
             self.pop();
         }
         true
+    }
+
+    /// ST(i) and ST(j) are both non-empty.
+    #[inline(always)]
+    fn both_full(&self, i: u8, j: u8) -> bool {
+        let v = self.valid.rotate_right(self.top as u32);
+        (v >> i) & (v >> j) & 1 != 0
     }
 
     #[inline(never)]
@@ -880,7 +903,7 @@ impl Fpu {
     #[inline(always)]
     pub fn fxch_fast(&mut self, i: u8) -> bool {
         let (p0, pi) = (self.phys(0), self.phys(i));
-        if (self.valid >> p0) & (self.valid >> pi) & 1 == 0 {
+        if !self.both_full(0, i) {
             return false;
         }
         // Swap, C1 cleared. Field by field: the registers were just written that way, and a

@@ -408,28 +408,33 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
     let (sb, eb) = (b.sign() ^ matches!(op, ArithOp::Sub), b.exp() as i32);
     // The exact result is (sign, exp, hi.lo): hi has bit 63 set, lo holds the bits below
     // it, or, where bits were shifted out past lo, is non-zero (only "exact or not" and the
-    // position against one half matter for rounding to nearest at 64 bits).
-    let (sign, exp, hi, lo) = match op {
+    // position against one half matter for rounding to nearest at 64 bits). Each case
+    // gives hi, whether to round it up and whether the result is inexact.
+    let (sign, exp, hi, up, inexact) = match op {
         ArithOp::Mul => {
             let p = a.sig as u128 * b.sig as u128;
             // The product of two significands in [1, 2) lies in [1, 4).
             let top = (p >> 127) as u32;
             let p = p << (top ^ 1);
+            let (hi, lo) = ((p >> 64) as u64, p as u64);
             (
                 sa ^ sb,
                 ea + eb - BIAS + top as i32,
-                (p >> 64) as u64,
-                p as u64,
+                hi,
+                round_up(hi, lo),
+                lo != 0,
             )
         }
         ArithOp::Div => {
             // Quotient in (1/2, 2): scale the dividend so it has exactly 64 bits.
             let ge = (a.sig >= b.sig) as i32;
-            let n = (a.sig as u128) << (64 - ge as u32);
+            // a.sig << (64 - ge), without a general 128-bit shift.
+            let n = ((a.sig >> ge) as u128) << 64 | ((a.sig & ge as u64) << 63) as u128;
             let (q, r) = div128_64(n, b.sig);
-            // The remainder stands for the lost bits: 2r against b.sig says below, at or
-            // above one half (see below; `lo` only needs that order and non-zero-ness).
-            (sa ^ sb, ea - eb + BIAS - 1 + ge, q, half_code(r, b.sig))
+            // The lost part is r / b.sig: above one half when 2r > b.sig; at one half, round
+            // to even. 2r + (q & 1) > b.sig, written without overflow (b.sig - r >= 1).
+            let up = r > b.sig - r - (q & 1);
+            (sa ^ sb, ea - eb + BIAS - 1 + ge, q, up, r != 0)
         }
         ArithOp::Add | ArithOp::Sub => {
             let a_big =
@@ -449,9 +454,10 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
                 let (hi, carry) = bsig.overflowing_add(s_hi);
                 if carry {
                     let lo = (s_lo >> 1) | (hi << 63) | (s_lo & 1);
-                    (bs, be + 1, (hi >> 1) | 1 << 63, lo)
+                    let hi = (hi >> 1) | 1 << 63;
+                    (bs, be + 1, hi, round_up(hi, lo), lo != 0)
                 } else {
-                    (bs, be, hi, s_lo)
+                    (bs, be, hi, round_up(hi, s_lo), s_lo != 0)
                 }
             } else {
                 let (lo, borrow) = 0u64.overflowing_sub(s_lo);
@@ -460,23 +466,29 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
                     return None;
                 }
                 let lz = hi.leading_zeros();
-                if lz == 0 {
-                    (bs, be, hi, lo)
+                let (hi, lo, exp) = if lz == 0 {
+                    (hi, lo, be)
                 } else {
-                    (bs, be - lz as i32, hi << lz | lo >> (64 - lz), lo << lz)
-                }
+                    (hi << lz | lo >> (64 - lz), lo << lz, be - lz as i32)
+                };
+                (bs, exp, hi, round_up(hi, lo), lo != 0)
             }
         }
     };
-    // Round to nearest even: up when the lost part is above one half, or exactly one half
-    // with hi odd; (lo | (hi & 1)) > 1/2 says exactly that.
-    let up = (lo | (hi & 1)) > 1 << 63;
     let (sig, carry) = hi.overflowing_add(up as u64);
     let (exp, sig) = (exp + carry as i32, sig | (carry as u64) << 63);
     if (exp - 1) as u32 >= 0x7FFE {
         return None;
     }
-    Some((F80::new(sign, exp as u16, sig), lo != 0, up))
+    Some((F80::new(sign, exp as u16, sig), inexact, up))
+}
+
+/// Round to nearest even, for kept bits `hi` and lost bits `lo` (left-aligned, with any
+/// bits below them jammed into its lowest bit): up when the lost part is above one half, or
+/// exactly one half with `hi` odd; (lo | (hi & 1)) > 1/2 says exactly that.
+#[inline(always)]
+fn round_up(hi: u64, lo: u64) -> bool {
+    (lo | (hi & 1)) > 1 << 63
 }
 
 /// Rounding bits for a quotient whose division left remainder `r` (< `d`): zero when exact,

@@ -150,7 +150,7 @@ fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let (f, dst, src) = arith_operands::<REG, STI>(op);
-    if ready(cpu) && cpu.fpu.farith_fast(f, dst, src, POP) {
+    if fast_ready(cpu) && cpu.fpu.farith_fast_default(f, dst, src, POP) {
         record(cpu, op, None);
         return Ok(());
     }
@@ -186,10 +186,11 @@ fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     finish(cpu, op)
 }
 
-/// No #NM and no pending exception: a waiting x87 instruction can go ahead.
+/// No #NM, and the control word is the default one (all exceptions masked, so none is
+/// pending; 64-bit precision, rounding to nearest): see [`crate::fpu::Fpu::fast_ready`].
 #[inline(always)]
-fn ready<B: Bus>(cpu: &Cpu<B>) -> bool {
-    cpu.cr0 & (CR0_EM | CR0_TS) == 0 && !cpu.fpu.exception_pending()
+fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
+    cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
 }
 
 /// D9 C0+i: FLD ST(i).
@@ -201,7 +202,7 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 /// D9 C8+i: FXCH ST(i).
 fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if ready(cpu) && cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
+    if fast_ready(cpu) && cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
         record(cpu, op, None);
         return Ok(());
     }
