@@ -150,9 +150,14 @@ fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let (f, dst, src) = arith_operands::<REG, STI>(op);
-    if fast_ready(cpu) && cpu.fpu.farith_fast_default(f, dst, src, POP) {
+    if fast_ready(cpu) {
+        // Recorded first (fewer values live across the arithmetic): should the fast path
+        // not apply, the general path goes ahead without an exception (nothing is pending
+        // under the default control word) and records the same.
         record(cpu, op, None);
-        return Ok(());
+        if cpu.fpu.farith_fast_default(f, dst, src, POP) {
+            return Ok(());
+        }
     }
     arith_reg_general::<B, REG, STI, POP>(cpu, op)
 }
@@ -202,9 +207,11 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 /// D9 C8+i: FXCH ST(i).
 fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if fast_ready(cpu) && cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
-        record(cpu, op, None);
-        return Ok(());
+    if fast_ready(cpu) {
+        record(cpu, op, None); // see arith_reg
+        if cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
+            return Ok(());
+        }
     }
     fxch_general(cpu, op)
 }
