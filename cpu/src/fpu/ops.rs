@@ -304,7 +304,7 @@ impl Fpu {
     #[inline]
     fn store_real(&mut self, pop: bool, fmt: Fmt) -> Option<u64> {
         let p0 = self.phys(0);
-        let x = self.regs[p0];
+        let x = self.reg(p0);
         if (self.valid >> p0) & 1 != 0 && soft::is_normal(x) {
             let e = x.exp() as i32 - BIAS + fmt.bias;
             if e > 0 && e < fmt.emax {
@@ -540,7 +540,7 @@ impl Fpu {
         if !self.both_full(dst, src) {
             return false;
         }
-        let (d, s) = (self.regs[pd], self.regs[ps]);
+        let (d, s) = (self.reg(pd), self.reg(ps));
         if !soft::both_normal(d, s) {
             return false;
         }
@@ -549,7 +549,7 @@ impl Fpu {
         let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
             return false;
         };
-        self.regs[pd] = r;
+        self.set_reg(pd, r);
         self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
         if pop {
             self.pop();
@@ -591,21 +591,21 @@ impl Fpu {
     #[inline]
     pub fn farith_mem(&mut self, op: FOp, src: Src) {
         let p0 = self.phys(0);
-        let d = self.regs[p0];
+        let d = self.reg(p0);
         if let Some(s) = src.normal() {
             if (self.valid >> p0) & 1 != 0 && soft::is_normal(d) && !s.is_zero() {
                 let (aop, rev) = binop(op);
                 let (a, b) = if rev { (s, d) } else { (d, s) };
                 if self.cw & 0x0F00 == 0x0300 {
                     if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                        self.regs[p0] = r;
+                        self.set_reg(p0, r);
                         self.sw =
                             u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
                         return;
                     }
                 }
                 let mut env = self.env();
-                self.regs[p0] = soft::arith_normal(&mut env, aop, a, b);
+                self.set_reg(p0, soft::arith_normal(&mut env, aop, a, b));
                 self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
                 return;
             }
@@ -906,13 +906,9 @@ impl Fpu {
         if !self.both_full(0, i) {
             return false;
         }
-        // Swap, C1 cleared. Field by field: the registers were just written that way, and a
-        // 16-byte load of them would wait for those stores to complete.
-        let (a, b) = (self.regs[p0], self.regs[pi]);
-        self.regs[p0].sig = b.sig;
-        self.regs[p0].se = b.se;
-        self.regs[pi].sig = a.sig;
-        self.regs[pi].se = a.se;
+        // Swap, C1 cleared.
+        self.sig.swap(p0, pi);
+        self.se.swap(p0, pi);
         self.sw &= u32::from(!sw::C1);
         true
     }

@@ -70,7 +70,15 @@ impl EnvMode {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Fpu {
-    pub regs: [F80; 8],
+    /// The physical registers R0-R7 ([`Fpu::reg`], [`Fpu::set_reg`]): significands, and
+    /// sign/exponent words widened to 64 bits. Two arrays of whole 64-bit words, so that
+    /// every store and load of a register field has the same width and address: a load that
+    /// covers only part of a pending store, or more than one store (a 16-byte copy of a
+    /// register written as two fields, a 32-bit read of a 16-bit field and the padding after
+    /// it), cannot take its data from the stores and waits for them to complete, which costs
+    /// more than an FADD.
+    pub(crate) sig: [u64; 8],
+    pub(crate) se: [u64; 8],
     /// Last instruction pointer (see [`Fpu::fip`]) when no recording is pending.
     fip: u64,
     /// Last data (operand) pointer, like `fip`/`fcs`.
@@ -113,7 +121,8 @@ impl Fpu {
     /// The state after FNINIT (also the power-on state a BIOS sees after its FNINIT).
     pub const fn new() -> Fpu {
         Fpu {
-            regs: [F80::ZERO; 8],
+            sig: [0; 8],
+            se: [0; 8],
             cw: 0x037F,
             pad_cw: 0,
             sw: 0,
@@ -131,9 +140,9 @@ impl Fpu {
 
     /// FNINIT: control word 037Fh, status 0, all registers empty, pointers cleared.
     pub fn finit(&mut self) {
-        let regs = self.regs;
+        let (sig, se) = (self.sig, self.se);
         *self = Fpu::new();
-        self.regs = regs; // contents are kept, only tagged empty
+        (self.sig, self.se) = (sig, se); // contents are kept, only tagged empty
     }
 
     /// FNCLEX: clear exception flags, SF, ES and B.
@@ -187,7 +196,21 @@ impl Fpu {
     /// ST(i) (whatever the register holds, even when empty).
     #[inline]
     pub fn st(&self, i: u8) -> F80 {
-        self.regs[self.phys(i)]
+        self.reg(self.phys(i))
+    }
+    /// Physical register R`p` (whatever it holds, even when empty).
+    #[inline]
+    pub fn reg(&self, p: usize) -> F80 {
+        F80 {
+            se: self.se[p] as u16,
+            sig: self.sig[p],
+        }
+    }
+    /// Write physical register R`p` (its tag is unchanged).
+    #[inline]
+    pub fn set_reg(&mut self, p: usize, v: F80) {
+        self.sig[p] = v.sig;
+        self.se[p] = v.se as u64;
     }
     #[inline]
     pub fn is_empty(&self, i: u8) -> bool {
@@ -196,7 +219,7 @@ impl Fpu {
     #[inline]
     pub(crate) fn set_st(&mut self, i: u8, v: F80) {
         let p = self.phys(i);
-        self.regs[p] = v;
+        self.set_reg(p, v);
         self.valid |= 1 << p;
     }
     #[inline]
@@ -239,7 +262,7 @@ impl Fpu {
         if self.valid & (1 << p) == 0 {
             return Tag::Empty;
         }
-        match self.regs[p].class() {
+        match self.reg(p).class() {
             Class::Zero => Tag::Zero,
             Class::Normal => Tag::Valid,
             _ => Tag::Special,
@@ -382,7 +405,7 @@ impl Fpu {
         for i in 0..8u8 {
             let at = base + 10 * i as usize;
             let p = self.phys(i);
-            self.regs[p] = F80::from_bytes(&img[at..at + 10]);
+            self.set_reg(p, F80::from_bytes(&img[at..at + 10]));
         }
     }
 
@@ -435,7 +458,7 @@ impl Fpu {
         for i in 0..8u8 {
             let at = 32 + 16 * i as usize;
             let p = self.phys(i);
-            self.regs[p] = F80::from_bytes(&img[at..at + 10]);
+            self.set_reg(p, F80::from_bytes(&img[at..at + 10]));
         }
     }
 
@@ -504,7 +527,8 @@ impl Fpu {
 impl PartialEq for Fpu {
     /// Equal architectural state (a pending record and the same values resolved are equal).
     fn eq(&self, o: &Fpu) -> bool {
-        self.regs == o.regs
+        self.sig == o.sig
+            && self.se == o.se
             && self.cw == o.cw
             && self.sw == o.sw
             && self.top == o.top

@@ -311,7 +311,7 @@ fn environment_images_round_trip() {
         fpu.fstenv(mode, &mut img[..mode.env_len()]);
         assert_eq!(fpu.cw & 0x3F, 0x3F, "FSTENV masks all exceptions");
         let mut back = Fpu::new();
-        back.regs = before.regs;
+        (back.sig, back.se) = (before.sig, before.se);
         back.fldenv(mode, &img[..mode.env_len()]);
         let fop_kept = !matches!(mode, EnvMode::Prot16);
         assert_eq!(back.cw, before.cw);

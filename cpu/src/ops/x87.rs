@@ -670,8 +670,8 @@ mod tests {
                 let op = crate::decode::build::<NullBus>(&ins, &bytes, false);
                 for _ in 0..100 {
                     let mut a = cpu();
-                    for r in a.fpu.regs.iter_mut() {
-                        *r = rng.f80();
+                    for p in 0..8 {
+                        a.fpu.set_reg(p, rng.f80());
                     }
                     a.fpu.valid = rng.next() as u8 | 0x81;
                     a.fpu.top = rng.next() as u8 & 7;
