@@ -106,7 +106,7 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ha
         (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg),
         (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg),
         (1, 0, false) => fld_sti,
-        (1, 1, false) => fxch,
+        (1, 1, false) => fxch_for(modrm & 7),
         (5, 2 | 3, false) => fst_sti,
         (0 | 4, 0 | 1 | 4..=7, true) => arith_mem_real,
         (1 | 5, 0, true) => fld_mem_real,
@@ -205,11 +205,26 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     finish(cpu, op)
 }
 
-/// D9 C8+i: FXCH ST(i).
-fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// The FXCH ST(i) handler for `i`.
+fn fxch_for<B: Bus>(i: u8) -> crate::decode::Handler<B> {
+    match i {
+        0 => fxch::<B, 0>,
+        1 => fxch::<B, 1>,
+        2 => fxch::<B, 2>,
+        3 => fxch::<B, 3>,
+        4 => fxch::<B, 4>,
+        5 => fxch::<B, 5>,
+        6 => fxch::<B, 6>,
+        _ => fxch::<B, 7>,
+    }
+}
+
+/// D9 C8+i: FXCH ST(i), one handler per register (`I`): FXCH is a few loads and stores, and
+/// a constant register number saves a good part of the rest.
+fn fxch<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if fast_ready(cpu) {
         record(cpu, op, None); // see arith_reg
-        if cpu.fpu.fxch_fast(op.imm2 as u8 & 7) {
+        if cpu.fpu.fxch_fast(I) {
             return Ok(());
         }
     }
