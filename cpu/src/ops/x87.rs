@@ -102,9 +102,9 @@ pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Handle
 fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Handler<B>> {
     let reg = (modrm >> 3) & 7;
     Some(match (esc_op, reg, mem) {
-        (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg),
-        (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg),
-        (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg),
+        (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg, modrm & 7),
+        (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg, modrm & 7),
+        (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg, modrm & 7),
         (1, 0, false) => fld_sti,
         (1, 1, false) => fxch_for(modrm & 7),
         (5, 2 | 3, false) => fst_sti,
@@ -129,27 +129,46 @@ fn enter<B: Bus>(cpu: &mut Cpu<B>) -> Result<(), Exc> {
 
 /// The register-form arithmetic handler for reg field `reg` (not 2 or 3): D8 (`STI` false),
 /// DC (`STI`) or DE (`STI` and `POP`).
-fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(reg: u8) -> crate::decode::Handler<B> {
+fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(
+    reg: u8,
+    i: u8,
+) -> crate::decode::Handler<B> {
     match reg {
-        0 => arith_reg::<B, 0, STI, POP>,
-        1 => arith_reg::<B, 1, STI, POP>,
-        4 => arith_reg::<B, 4, STI, POP>,
-        5 => arith_reg::<B, 5, STI, POP>,
-        6 => arith_reg::<B, 6, STI, POP>,
-        _ => arith_reg::<B, 7, STI, POP>,
+        0 => arith_reg_i::<B, 0, STI, POP>(i),
+        1 => arith_reg_i::<B, 1, STI, POP>(i),
+        4 => arith_reg_i::<B, 4, STI, POP>(i),
+        5 => arith_reg_i::<B, 5, STI, POP>(i),
+        6 => arith_reg_i::<B, 6, STI, POP>(i),
+        _ => arith_reg_i::<B, 7, STI, POP>(i),
+    }
+}
+
+fn arith_reg_i<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+    i: u8,
+) -> crate::decode::Handler<B> {
+    match i {
+        0 => arith_reg::<B, REG, STI, POP, 0>,
+        1 => arith_reg::<B, REG, STI, POP, 1>,
+        2 => arith_reg::<B, REG, STI, POP, 2>,
+        3 => arith_reg::<B, REG, STI, POP, 3>,
+        4 => arith_reg::<B, REG, STI, POP, 4>,
+        5 => arith_reg::<B, REG, STI, POP, 5>,
+        6 => arith_reg::<B, REG, STI, POP, 6>,
+        _ => arith_reg::<B, REG, STI, POP, 7>,
     }
 }
 
 /// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
-/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field, so each
-/// operation gets its own handler with only its own fast path. The fast path is a leaf; any
+/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field and `I`
+/// the register number, so each operation and register gets its own handler with only its own
+/// fast path and no variable shifts. The fast path is a leaf; any
 /// other case (#NM, a pending exception, special operands or results, other precision or
 /// rounding) goes to [`arith_reg_general`] with nothing changed.
-fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let (f, dst, src) = arith_operands::<REG, STI>(op);
+    let (f, dst, src) = arith_operands::<REG, STI>(I);
     if fast_ready(cpu) {
         // Recorded first (fewer values live across the arithmetic): should the fast path
         // not apply, the general path goes ahead without an exception (nothing is pending
@@ -163,8 +182,7 @@ fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
 }
 
 #[inline(always)]
-fn arith_operands<const REG: u8, const STI: bool>(op: &Op<impl Bus>) -> (FOp, u8, u8) {
-    let i = op.imm2 as u8 & 7;
+fn arith_operands<const REG: u8, const STI: bool>(i: u8) -> (FOp, u8, u8) {
     let f = match REG {
         0 => FOp::Add,
         1 => FOp::Mul,
@@ -186,7 +204,7 @@ fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     op: &Op<B>,
 ) -> Result<(), Exc> {
     enter(cpu)?;
-    let (f, dst, src) = arith_operands::<REG, STI>(op);
+    let (f, dst, src) = arith_operands::<REG, STI>(op.imm2 as u8 & 7);
     cpu.fpu.farith(f, dst, src, STI && POP);
     finish(cpu, op)
 }
