@@ -370,7 +370,7 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
     // D8-DF are x87 escapes in every mode this CPU decodes; the x87 layer decodes them itself.
     if let Some((esc, modrm)) = x87_bytes(bytes) {
         op.aux = esc;
-        op.imm2 = modrm as u32;
+        op.imm2 = crate::fpu::op_word(esc, modrm, op.len, code32);
         op.exec = x87::select(esc, modrm, has_mem);
     }
     op

@@ -24,7 +24,7 @@
 //!   IE/DE/ZE leaves the destination and stack untouched; ES and B are a live summary of
 //!   unmasked flags, so [`Fpu::exception_pending`] tells the CPU to raise #MF (CR0.NE=1) or
 //!   FERR#/IRQ 13 at the next waiting x87 instruction. The CPU handles CR0.EM/TS/MP, #NM and
-//!   WAIT, and records pointers with [`Fpu::set_last_instruction`].
+//!   WAIT, and records pointers with [`Fpu::record`] (or [`Fpu::set_last_instruction`]).
 //!
 //! # What is exact
 //! Everything except the transcendentals is bit-exact with the (Intel) host x87, including
@@ -71,8 +71,18 @@
 //!   D9 /5 `fldcw`, D9 /7 `fstcw`, DD /7 and DF E0 `fstsw`; D9 /4 /6, DD /4 /6:
 //!   `fldenv/fstenv/frstor/fsave(EnvMode, bytes)`; 0F AE /0 /1: `fxsave/fxrstor`. FNOP, and the
 //!   287 no-ops FENI/FDISI/FSETPM (DB E0, E1, E4), change nothing.
-//! - Non-control instructions record `set_last_instruction(cs, ip, fop, data)`; before any
-//!   waiting instruction the CPU checks [`Fpu::exception_pending`].
+//! - Non-control instructions record `record(cs, eip_after, op_word(..))` (resolved into
+//!   FIP/FOP only when an image is written) and `set_last_data(ds, offset)` for a memory
+//!   operand, or `set_last_instruction(cs, ip, fop, data)`; before any waiting instruction the
+//!   CPU checks [`Fpu::exception_pending`].
+//!
+//! # Speed
+//! The hot register forms have fast paths the CPU calls from per-operation handlers
+//! ([`Fpu::farith_fast_default`], [`Fpu::fxch_fast`], under [`Fpu::fast_ready`]: the default
+//! control word). `soft::arith_fast` computes FADD/FSUB/FMUL/FDIV of normal operands with a
+//! normal result without data-dependent branches (those mispredict at random), and the state
+//! is laid out so that every load of a field has the width and address of the stores that
+//! write it (see [`Fpu`]).
 //!
 //! # Notes
 //! FISTTP (SSE3) is not implemented. FXSAVE's REX.W form stores FIP/FDP as 64-bit values as
@@ -88,4 +98,4 @@ mod trans;
 
 pub use f80::{Class, F80};
 pub use ops::{CmpFlags, Const, FOp, IntSize, Src};
-pub use state::{sw, EnvMode, Fpu, Tag};
+pub use state::{op_word, sw, EnvMode, Fpu, Tag};

@@ -79,7 +79,8 @@ impl FOp {
     /// The operation of the DC/DE register forms (destination ST(i)) whose reg field decodes
     /// to `self` under [`FOp::from_reg`]: those encodings swap Sub/SubR and Div/DivR (DC E8+i
     /// is FSUB ST(i),ST(0), reg 5).
-    pub fn for_sti_dest(self) -> FOp {
+    #[inline]
+    pub const fn for_sti_dest(self) -> FOp {
         match self {
             FOp::Sub => FOp::SubR,
             FOp::SubR => FOp::Sub,
@@ -140,7 +141,7 @@ impl Fpu {
     /// Stack overflow (`overflow`) or underflow: IE|SF, C1 = overflow. True if IE is masked
     /// (the caller then delivers the default indefinite).
     pub(crate) fn stack_fault(&mut self, overflow: bool) -> bool {
-        self.sw |= IE | SF;
+        self.sw |= u32::from(IE | SF);
         self.set_c1(overflow);
         self.cw & IE != 0
     }
@@ -303,7 +304,7 @@ impl Fpu {
     #[inline]
     fn store_real(&mut self, pop: bool, fmt: Fmt) -> Option<u64> {
         let p0 = self.phys(0);
-        let x = self.regs[p0];
+        let x = self.reg(p0);
         if (self.valid >> p0) & 1 != 0 && soft::is_normal(x) {
             let e = x.exp() as i32 - BIAS + fmt.bias;
             if e > 0 && e < fmt.emax {
@@ -311,7 +312,7 @@ impl Fpu {
                 let fbits = fmt.p - 1;
                 let mut env = self.env();
                 let (e, s) = env.round_pack(x.sign(), e, x.sig, 0, fmt);
-                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
                 self.pop_if(pop);
                 let sign = (x.sign() as u64) << (fbits + if fmt.p == 24 { 8 } else { 11 });
                 return Some(sign | (e as u64) << fbits | ((s << 1) >> (65 - fmt.p)));
@@ -506,34 +507,61 @@ impl Fpu {
     /// `farith(Add, 0, i, false)`; FSUBP ST(i),ST(0) is `farith(Sub, i, 0, true)`.
     #[inline]
     pub fn farith(&mut self, op: FOp, dst: u8, src: u8, pop: bool) {
-        let (pd, ps) = (self.phys(dst), self.phys(src));
-        let (d, s) = (self.regs[pd], self.regs[ps]);
-        if (self.valid >> pd) & (self.valid >> ps) & 1 != 0
-            && soft::is_normal(d)
-            && soft::is_normal(s)
-        {
-            // Fast path: two normal operands.
-            let (aop, rev) = binop(op);
-            let (a, b) = if rev { (s, d) } else { (d, s) };
-            if self.cw & 0x0F00 == 0x0300 {
-                if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                    self.regs[pd] = r;
-                    self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
-                    if pop {
-                        self.pop();
-                    }
-                    return;
-                }
-            }
-            let mut env = self.env();
-            self.regs[pd] = soft::arith_normal(&mut env, aop, a, b);
-            self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
-            if pop {
-                self.pop();
-            }
-            return;
+        if !self.farith_fast(op, dst, src, pop) {
+            self.farith_slow(op, dst, src, pop);
         }
-        self.farith_slow(op, dst, src, pop);
+    }
+
+    /// [`Fpu::farith`] when both operands are normal, the control word selects 64-bit
+    /// precision and rounding to nearest, and the result is normal: then it does the whole
+    /// instruction and returns true. Otherwise it changes nothing and returns false.
+    ///
+    /// Always inlined: the CPU's decode-time specialised handlers call it with a constant
+    /// `op`, so only that operation's code is compiled into each of them.
+    #[inline(always)]
+    pub fn farith_fast(&mut self, op: FOp, dst: u8, src: u8, pop: bool) -> bool {
+        self.cw & 0x0F00 == 0x0300 && self.farith_fast_default(op, dst, src, pop)
+    }
+
+    /// The control word masks every exception and selects 64-bit precision and rounding to
+    /// nearest (the FNINIT default): then no exception can be pending, and the fast paths
+    /// (which raise none but the masked PE) apply. One compare, where testing for a pending
+    /// exception and the precision and rounding separately takes several.
+    #[inline(always)]
+    pub fn fast_ready(&self) -> bool {
+        self.cw & 0x0F3F == 0x033F
+    }
+
+    /// [`Fpu::farith_fast`] for a control word already known to select 64-bit precision and
+    /// rounding to nearest (any other control word gives wrong results).
+    #[inline(always)]
+    pub fn farith_fast_default(&mut self, op: FOp, dst: u8, src: u8, pop: bool) -> bool {
+        let (pd, ps) = (self.phys(dst), self.phys(src));
+        if !self.both_full(dst, src) {
+            return false;
+        }
+        let (d, s) = (self.reg(pd), self.reg(ps));
+        if !soft::both_normal(d, s) {
+            return false;
+        }
+        let (aop, rev) = binop(op);
+        let (a, b) = if rev { (s, d) } else { (d, s) };
+        let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
+            return false;
+        };
+        self.set_reg(pd, r);
+        self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
+        if pop {
+            self.pop();
+        }
+        true
+    }
+
+    /// ST(i) and ST(j) are both non-empty.
+    #[inline(always)]
+    fn both_full(&self, i: u8, j: u8) -> bool {
+        let v = self.valid.rotate_right(self.top as u32);
+        (v >> i) & (v >> j) & 1 != 0
     }
 
     #[inline(never)]
@@ -547,6 +575,14 @@ impl Fpu {
         }
         let (d, s) = (self.st(dst), self.st(src));
         let mut env = self.env();
+        if soft::is_normal(d) && soft::is_normal(s) {
+            let (aop, rev) = binop(op);
+            let (a, b) = if rev { (s, d) } else { (d, s) };
+            self.set_st(dst, soft::arith_normal(&mut env, aop, a, b));
+            self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
+            self.pop_if(pop);
+            return;
+        }
         let r = self.compute(&mut env, op, d, d.is_denormal(), s, s.is_denormal());
         self.deliver(&env, dst, r, pop);
     }
@@ -555,21 +591,22 @@ impl Fpu {
     #[inline]
     pub fn farith_mem(&mut self, op: FOp, src: Src) {
         let p0 = self.phys(0);
-        let d = self.regs[p0];
+        let d = self.reg(p0);
         if let Some(s) = src.normal() {
             if (self.valid >> p0) & 1 != 0 && soft::is_normal(d) && !s.is_zero() {
                 let (aop, rev) = binop(op);
                 let (a, b) = if rev { (s, d) } else { (d, s) };
                 if self.cw & 0x0F00 == 0x0300 {
                     if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                        self.regs[p0] = r;
-                        self.sw = (self.sw & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9;
+                        self.set_reg(p0, r);
+                        self.sw =
+                            u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
                         return;
                     }
                 }
                 let mut env = self.env();
-                self.regs[p0] = soft::arith_normal(&mut env, aop, a, b);
-                self.sw = (self.sw & !sw::C1) | env.flags | (env.up as u16) << 9;
+                self.set_reg(p0, soft::arith_normal(&mut env, aop, a, b));
+                self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);
                 return;
             }
         }
@@ -708,7 +745,7 @@ impl Fpu {
     /// FPREM (`ieee` = false) and FPREM1 (`ieee` = true).
     pub fn fprem(&mut self, ieee: bool) {
         if self.is_empty(0) || self.is_empty(1) {
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
             }
@@ -725,12 +762,12 @@ impl Fpu {
                 Quot::Partial => self.set_cc(false, true, false, false),
                 Quot::None => {
                     self.set_c1(false);
-                    self.sw &= !sw::C2;
+                    self.sw &= u32::from(!sw::C2);
                 }
             }
         } else {
             self.set_c1(false);
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
         }
     }
 
@@ -857,14 +894,23 @@ impl Fpu {
     /// FXCH ST(i).
     #[inline]
     pub fn fxch(&mut self, i: u8) {
-        let (p0, pi) = (self.phys(0), self.phys(i));
-        if (self.valid >> p0) & (self.valid >> pi) & 1 != 0 {
-            // Both full: swap, C1 cleared.
-            self.regs.swap(p0, pi);
-            self.sw &= !sw::C1;
-            return;
+        if !self.fxch_fast(i) {
+            self.fxch_slow(i);
         }
-        self.fxch_slow(i);
+    }
+
+    /// [`Fpu::fxch`] when both registers are full (true); otherwise nothing changes (false).
+    #[inline(always)]
+    pub fn fxch_fast(&mut self, i: u8) -> bool {
+        let (p0, pi) = (self.phys(0), self.phys(i));
+        if !self.both_full(0, i) {
+            return false;
+        }
+        // Swap, C1 cleared.
+        self.sig.swap(p0, pi);
+        self.se.swap(p0, pi);
+        self.sw &= u32::from(!sw::C1);
+        true
     }
 
     #[inline(never)]

@@ -406,48 +406,58 @@ pub fn arith_normal(env: &mut Env, op: ArithOp, a: F80, b: F80) -> F80 {
 pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
     let (sa, ea) = (a.sign(), a.exp() as i32);
     let (sb, eb) = (b.sign() ^ matches!(op, ArithOp::Sub), b.exp() as i32);
-    let (sign, exp, hi, lo) = match op {
+    // The exact result is (sign, exp, hi.lo): hi has bit 63 set, lo holds the bits below
+    // it, or, where bits were shifted out past lo, is non-zero (only "exact or not" and the
+    // position against one half matter for rounding to nearest at 64 bits). Each case
+    // gives hi, whether to round it up and whether the result is inexact.
+    let (sign, exp, hi, up, inexact) = match op {
         ArithOp::Mul => {
             let p = a.sig as u128 * b.sig as u128;
-            let e = ea + eb - BIAS;
-            if p >> 127 != 0 {
-                (sa ^ sb, e + 1, (p >> 64) as u64, p as u64)
-            } else {
-                let p = p << 1;
-                (sa ^ sb, e, (p >> 64) as u64, p as u64)
-            }
+            // The product of two significands in [1, 2) lies in [1, 4).
+            let top = (p >> 127) as u32;
+            let p = p << (top ^ 1);
+            let (hi, lo) = ((p >> 64) as u64, p as u64);
+            (
+                sa ^ sb,
+                ea + eb - BIAS + top as i32,
+                hi,
+                round_up(hi, lo),
+                lo != 0,
+            )
         }
         ArithOp::Div => {
-            let (n, e) = if a.sig >= b.sig {
-                ((a.sig as u128) << 63, ea - eb + BIAS)
-            } else {
-                ((a.sig as u128) << 64, ea - eb + BIAS - 1)
-            };
+            // Quotient in (1/2, 2): scale the dividend so it has exactly 64 bits.
+            let ge = (a.sig >= b.sig) as i32;
+            // a.sig << (64 - ge), without a general 128-bit shift.
+            let n = ((a.sig >> ge) as u128) << 64 | ((a.sig & ge as u64) << 63) as u128;
             let (q, r) = div128_64(n, b.sig);
-            (sa ^ sb, e, q, half_code(r, b.sig))
+            // The lost part is r / b.sig: above one half when 2r > b.sig; at one half, round
+            // to even. 2r + (q & 1) > b.sig, written without overflow (b.sig - r >= 1).
+            let up = r > b.sig - r - (q & 1);
+            (sa ^ sb, ea - eb + BIAS - 1 + ge, q, up, r != 0)
         }
         ArithOp::Add | ArithOp::Sub => {
-            let ((bs, be, bsig), (ss, se, ssig)) = if ea > eb || (ea == eb && a.sig >= b.sig) {
-                ((sa, ea, a.sig), (sb, eb, b.sig))
+            let a_big =
+                ((ea as u128) << 64 | a.sig as u128) >= ((eb as u128) << 64 | b.sig as u128);
+            let (bs, be, bsig, ssig, se) = if a_big {
+                (sa, ea, a.sig, b.sig, eb)
             } else {
-                ((sb, eb, b.sig), (sa, ea, a.sig))
+                (sb, eb, b.sig, a.sig, ea)
             };
             let d = (be - se) as u32;
             if d >= 64 {
                 return None;
             }
-            let (s_hi, s_lo) = if d == 0 {
-                (ssig, 0)
-            } else {
-                (ssig >> d, ssig << (64 - d))
-            };
-            if bs == ss {
+            let s_hi = ssig >> d;
+            let s_lo = if d == 0 { 0 } else { ssig << (64 - d) };
+            if sa == sb {
                 let (hi, carry) = bsig.overflowing_add(s_hi);
                 if carry {
                     let lo = (s_lo >> 1) | (hi << 63) | (s_lo & 1);
-                    (bs, be + 1, (hi >> 1) | 1 << 63, lo)
+                    let hi = (hi >> 1) | 1 << 63;
+                    (bs, be + 1, hi, round_up(hi, lo), lo != 0)
                 } else {
-                    (bs, be, hi, s_lo)
+                    (bs, be, hi, round_up(hi, s_lo), s_lo != 0)
                 }
             } else {
                 let (lo, borrow) = 0u64.overflowing_sub(s_lo);
@@ -456,46 +466,37 @@ pub fn arith_fast(op: ArithOp, a: F80, b: F80) -> Option<(F80, bool, bool)> {
                     return None;
                 }
                 let lz = hi.leading_zeros();
-                if lz == 0 {
-                    (bs, be, hi, lo)
+                let (hi, lo, exp) = if lz == 0 {
+                    (hi, lo, be)
                 } else {
-                    (bs, be - lz as i32, hi << lz | lo >> (64 - lz), lo << lz)
-                }
+                    (hi << lz | lo >> (64 - lz), lo << lz, be - lz as i32)
+                };
+                (bs, exp, hi, round_up(hi, lo), lo != 0)
             }
         }
     };
-    if exp <= 0 || exp > 0x7FFE {
+    let (sig, carry) = hi.overflowing_add(up as u64);
+    let (exp, sig) = (exp + carry as i32, sig | (carry as u64) << 63);
+    if (exp - 1) as u32 >= 0x7FFE {
         return None;
     }
-    let up = lo > 1 << 63 || (lo == 1 << 63 && hi & 1 != 0);
-    let (exp, sig) = if !up {
-        (exp, hi)
-    } else if hi == u64::MAX {
-        (exp + 1, 1 << 63)
-    } else {
-        (exp, hi + 1)
-    };
-    if exp > 0x7FFE {
-        return None;
-    }
-    Some((F80::new(sign, exp as u16, sig), lo != 0, up))
+    Some((F80::new(sign, exp as u16, sig), inexact, up))
+}
+
+/// Round to nearest even, for kept bits `hi` and lost bits `lo` (left-aligned, with any
+/// bits below them jammed into its lowest bit): up when the lost part is above one half, or
+/// exactly one half with `hi` odd; (lo | (hi & 1)) > 1/2 says exactly that.
+#[inline(always)]
+fn round_up(hi: u64, lo: u64) -> bool {
+    (lo | (hi & 1)) > 1 << 63
 }
 
 /// Rounding bits for a quotient whose division left remainder `r` (< `d`): zero when exact,
 /// else one half, more or less than one half of a unit, compared as 2r against d.
 #[inline(always)]
 fn half_code(r: u64, d: u64) -> u64 {
-    if r == 0 {
-        0
-    } else if r >= d - r {
-        if r == d - r {
-            1 << 63
-        } else {
-            3 << 62
-        }
-    } else {
-        1 << 62
-    }
+    let t = d - r;
+    ((r >= t) as u64) << 63 | (((r != 0) & (r != t)) as u64) << 62
 }
 
 /// [`arith`] when an operand is not a normal number.
@@ -637,6 +638,14 @@ fn add_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
     }
 }
 
+/// Both are normal numbers ([`is_normal`]), tested with one branch.
+#[inline(always)]
+pub fn both_normal(a: F80, b: F80) -> bool {
+    // (se + 1) & 7FFFh maps exponents 0 and 7FFFh to 1 and 0, and 1..=7FFEh above 1.
+    let e_ok = |se: u16| (se.wrapping_add(1) & 0x7FFF) > 1;
+    ((a.sig & b.sig) >> 63 != 0) & e_ok(a.se) & e_ok(b.se)
+}
+
 /// A normal number (exponent 1..=7FFEh, integer bit set).
 #[inline]
 pub fn is_normal(x: F80) -> bool {
@@ -674,30 +683,13 @@ fn div_finite(env: &mut Env, a: Unp, b: Unp) -> F80 {
 }
 
 /// `n / d` and `n % d` for a normalized divisor (bit 63 set) and a quotient that fits in 64
-/// bits (`n < d << 64`): schoolbook division in two 32-bit digits (Knuth's algorithm D),
-/// which avoids the general 128-bit division routine.
+/// bits (`n < d << 64`). The 128-bit division routine does this with one 128/64 hardware
+/// division; the remainder is exact in 64 bits because it is below `d`.
 #[inline(always)]
 fn div128_64(n: u128, d: u64) -> (u64, u64) {
     debug_assert!(d >> 63 == 1 && (n >> 64) < d as u128);
-    let (d1, d0) = (d >> 32, d & 0xFFFF_FFFF);
-    let (hi, lo) = ((n >> 64) as u64, n as u64);
-    let digit = |top: u64, next: u64| -> (u64, u64) {
-        // Divide the 96-bit value top:next (top < d) by d, giving one 32-bit digit.
-        let mut q = top / d1;
-        let mut r = top % d1;
-        while q >> 32 != 0 || q * d0 > (r << 32 | next) {
-            q -= 1;
-            r += d1;
-            if r >> 32 != 0 {
-                break;
-            }
-        }
-        let rem = ((top as u128) << 32 | next as u128) - q as u128 * d as u128;
-        (q, rem as u64)
-    };
-    let (q1, r1) = digit(hi, lo >> 32);
-    let (q0, r0) = digit(r1, lo & 0xFFFF_FFFF);
-    (q1 << 32 | q0, r0)
+    let q = (n / d as u128) as u64;
+    (q, (n as u64).wrapping_sub(q.wrapping_mul(d)))
 }
 
 /// Integer square root of a u128: (floor(sqrt(m)), m - s^2).

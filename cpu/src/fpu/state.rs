@@ -61,25 +61,54 @@ impl EnvMode {
 }
 
 /// The x87 state. Registers are physical (`regs[i]` is R`i`); ST(i) is R`(top + i) & 7`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The layout is fixed (`repr(C)`) so that the control and status words, read by every
+/// instruction, each sit beside a field that no instruction writes: the compiler may read a
+/// 16-bit field with a 32-bit load, and a load that also covers part of a field that was
+/// just written cannot take its data from the pending store (it waits for the store to
+/// complete, which costs more than the rest of an FADD).
+#[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Fpu {
-    pub regs: [F80; 8],
+    /// The physical registers R0-R7 ([`Fpu::reg`], [`Fpu::set_reg`]): significands, and
+    /// sign/exponent words widened to 64 bits. Two arrays of whole 64-bit words, so that
+    /// every store and load of a register field has the same width and address: a load that
+    /// covers only part of a pending store, or more than one store (a 16-byte copy of a
+    /// register written as two fields, a 32-bit read of a 16-bit field and the padding after
+    /// it), cannot take its data from the stores and waits for them to complete, which costs
+    /// more than an FADD.
+    pub(crate) sig: [u64; 8],
+    pub(crate) se: [u64; 8],
+    /// Last instruction pointer (see [`Fpu::fip`]) when no recording is pending.
+    fip: u64,
+    /// Last data (operand) pointer, like `fip`/`fcs`.
+    pub fdp: u64,
     /// Control word (bits 6, 7, 13-15 are reserved; 0x40 reads as 1 like real hardware).
     pub cw: u16,
-    /// Status word without TOP, ES and B, which are derived.
-    pub(crate) sw: u16,
+    /// Always zero (see above).
+    pad_cw: u16,
+    /// Status word without TOP, ES and B, which are derived (bits 16-31 always zero). Kept in
+    /// 32 bits so that every store and load of it has the same width, and a load finds its
+    /// data in the pending store of the previous instruction.
+    pub(crate) sw: u32,
+    pub fcs: u16,
+    pub fds: u16,
+    /// Last opcode (see [`Fpu::fop`]) when no recording is pending.
+    fop: u16,
     pub top: u8,
     /// Bit i set: physical register i is not empty.
     pub valid: u8,
-    /// Last instruction pointer: in protected mode the offset, with `fcs` the selector; the
-    /// real-mode images store `(fcs << 4) + fip`.
-    pub fip: u64,
-    pub fcs: u16,
-    /// Last data (operand) pointer, like `fip`/`fcs`.
-    pub fdp: u64,
-    pub fds: u16,
-    /// Last opcode: 11 bits, (first opcode byte & 7) << 8 | ModR/M.
-    pub fop: u16,
+    /// The last instruction as [`Fpu::record`] took it, resolved into `fip`/`fop` only when
+    /// they are read: the EIP after the instruction and the [`op_word`] (0: nothing pending).
+    last_eip: u32,
+    last_op: u32,
+}
+
+/// The word the CPU passes to [`Fpu::record`] for an x87 instruction: FOP (11 bits: first
+/// opcode byte & 7, ModR/M), its length and whether it runs as 32-bit code. Computed once at
+/// decode time, so recording the last instruction costs a few stores.
+pub const fn op_word(esc: u8, modrm: u8, len: u8, code32: bool) -> u32 {
+    ((esc as u32 & 7) << 8) | modrm as u32 | (len as u32) << 16 | (code32 as u32) << 24
 }
 
 impl Default for Fpu {
@@ -92,11 +121,15 @@ impl Fpu {
     /// The state after FNINIT (also the power-on state a BIOS sees after its FNINIT).
     pub const fn new() -> Fpu {
         Fpu {
-            regs: [F80::ZERO; 8],
+            sig: [0; 8],
+            se: [0; 8],
             cw: 0x037F,
+            pad_cw: 0,
             sw: 0,
             top: 0,
             valid: 0,
+            last_eip: 0,
+            last_op: 0,
             fip: 0,
             fcs: 0,
             fdp: 0,
@@ -107,14 +140,14 @@ impl Fpu {
 
     /// FNINIT: control word 037Fh, status 0, all registers empty, pointers cleared.
     pub fn finit(&mut self) {
-        let regs = self.regs;
+        let (sig, se) = (self.sig, self.se);
         *self = Fpu::new();
-        self.regs = regs; // contents are kept, only tagged empty
+        (self.sig, self.se) = (sig, se); // contents are kept, only tagged empty
     }
 
     /// FNCLEX: clear exception flags, SF, ES and B.
     pub fn fclex(&mut self) {
-        self.sw &= !(sw::EXC | sw::SF);
+        self.sw &= u32::from(!(sw::EXC | sw::SF));
     }
 
     /// FLDCW. Unmasking a raised exception makes it pending (ES) at once.
@@ -126,10 +159,16 @@ impl Fpu {
         self.cw
     }
 
+    /// The status word without TOP, ES and B.
+    #[inline]
+    pub(crate) fn sw(&self) -> u16 {
+        self.sw as u16
+    }
+
     /// The status word as FNSTSW stores it.
     pub fn status(&self) -> u16 {
-        let mut s = (self.sw & !(sw::TOP | sw::ES | sw::B)) | ((self.top as u16 & 7) << 11);
-        if self.sw & !self.cw & sw::EXC != 0 {
+        let mut s = (self.sw() & !(sw::TOP | sw::ES | sw::B)) | ((self.top as u16 & 7) << 11);
+        if self.sw() & !self.cw & sw::EXC != 0 {
             s |= sw::ES | sw::B;
         }
         s
@@ -141,13 +180,13 @@ impl Fpu {
     /// Load a status word (FLDENV/FRSTOR/FXRSTOR): TOP is taken from it, ES/B recomputed.
     pub fn set_status(&mut self, s: u16) {
         self.top = ((s >> 11) & 7) as u8;
-        self.sw = s & !(sw::TOP | sw::ES | sw::B);
+        self.sw = u32::from(s & !(sw::TOP | sw::ES | sw::B));
     }
 
     /// An unmasked exception is pending: the next waiting x87 instruction (or WAIT) must raise
     /// #MF (CR0.NE=1) or assert FERR#/IRQ13 (CR0.NE=0).
     pub fn exception_pending(&self) -> bool {
-        self.sw & !self.cw & sw::EXC != 0
+        self.sw() & !self.cw & sw::EXC != 0
     }
 
     #[inline]
@@ -157,7 +196,21 @@ impl Fpu {
     /// ST(i) (whatever the register holds, even when empty).
     #[inline]
     pub fn st(&self, i: u8) -> F80 {
-        self.regs[self.phys(i)]
+        self.reg(self.phys(i))
+    }
+    /// Physical register R`p` (whatever it holds, even when empty).
+    #[inline]
+    pub fn reg(&self, p: usize) -> F80 {
+        F80 {
+            se: self.se[p] as u16,
+            sig: self.sig[p],
+        }
+    }
+    /// Write physical register R`p` (its tag is unchanged).
+    #[inline]
+    pub fn set_reg(&mut self, p: usize, v: F80) {
+        self.sig[p] = v.sig;
+        self.se[p] = v.se as u64;
     }
     #[inline]
     pub fn is_empty(&self, i: u8) -> bool {
@@ -166,7 +219,7 @@ impl Fpu {
     #[inline]
     pub(crate) fn set_st(&mut self, i: u8, v: F80) {
         let p = self.phys(i);
-        self.regs[p] = v;
+        self.set_reg(p, v);
         self.valid |= 1 << p;
     }
     #[inline]
@@ -186,20 +239,22 @@ impl Fpu {
     }
     #[inline]
     pub(crate) fn set_c1(&mut self, c1: bool) {
-        self.sw = (self.sw & !sw::C1) | if c1 { sw::C1 } else { 0 };
+        self.sw = u32::from((self.sw() & !sw::C1) | if c1 { sw::C1 } else { 0 });
     }
     #[inline]
     pub(crate) fn set_cc(&mut self, c3: bool, c2: bool, c1: bool, c0: bool) {
-        self.sw = (self.sw & !sw::CC)
-            | if c3 { sw::C3 } else { 0 }
-            | if c2 { sw::C2 } else { 0 }
-            | if c1 { sw::C1 } else { 0 }
-            | if c0 { sw::C0 } else { 0 };
+        self.sw = u32::from(
+            (self.sw() & !sw::CC)
+                | if c3 { sw::C3 } else { 0 }
+                | if c2 { sw::C2 } else { 0 }
+                | if c1 { sw::C1 } else { 0 }
+                | if c0 { sw::C0 } else { 0 },
+        );
     }
     /// Record the exceptions of `env`.
     #[inline]
     pub(crate) fn commit(&mut self, env: &Env) {
-        self.sw |= env.flags;
+        self.sw |= u32::from(env.flags);
     }
 
     /// The full tag of physical register `p`, derived from its contents.
@@ -207,7 +262,7 @@ impl Fpu {
         if self.valid & (1 << p) == 0 {
             return Tag::Empty;
         }
-        match self.regs[p].class() {
+        match self.reg(p).class() {
             Class::Zero => Tag::Zero,
             Class::Normal => Tag::Valid,
             _ => Tag::Special,
@@ -232,15 +287,16 @@ impl Fpu {
         let put32 =
             |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
         let (cw, st, tw) = (self.cw, self.status(), self.tag_word());
-        let lip = ((self.fcs as u32) << 4).wrapping_add(self.fip as u32);
+        let fip = self.fip();
+        let lip = ((self.fcs as u32) << 4).wrapping_add(fip as u32);
         let ldp = ((self.fds as u32) << 4).wrapping_add(self.fdp as u32);
-        let fop = self.fop as u32 & 0x7FF;
+        let fop = self.fop() as u32;
         match mode {
             EnvMode::Prot32 => {
                 put32(out, 0, 0xFFFF_0000 | cw as u32);
                 put32(out, 4, 0xFFFF_0000 | st as u32);
                 put32(out, 8, 0xFFFF_0000 | tw as u32);
-                put32(out, 12, self.fip as u32);
+                put32(out, 12, fip as u32);
                 put32(out, 16, self.fcs as u32 | fop << 16);
                 put32(out, 20, self.fdp as u32);
                 put32(out, 24, 0xFFFF_0000 | self.fds as u32);
@@ -258,7 +314,7 @@ impl Fpu {
                 put16(out, 0, cw);
                 put16(out, 2, st);
                 put16(out, 4, tw);
-                put16(out, 6, self.fip as u16);
+                put16(out, 6, fip as u16);
                 put16(out, 8, self.fcs);
                 put16(out, 10, self.fdp as u16);
                 put16(out, 12, self.fds);
@@ -280,6 +336,7 @@ impl Fpu {
         let get32 =
             |at: usize| u32::from_le_bytes([img[at], img[at + 1], img[at + 2], img[at + 3]]);
         let (cw, st, tw);
+        self.settle();
         match mode {
             EnvMode::Prot32 | EnvMode::Real32 => {
                 cw = get16(0);
@@ -348,7 +405,7 @@ impl Fpu {
         for i in 0..8u8 {
             let at = base + 10 * i as usize;
             let p = self.phys(i);
-            self.regs[p] = F80::from_bytes(&img[at..at + 10]);
+            self.set_reg(p, F80::from_bytes(&img[at..at + 10]));
         }
     }
 
@@ -360,12 +417,12 @@ impl Fpu {
         out[2..4].copy_from_slice(&self.status().to_le_bytes());
         out[4] = self.abridged_tag();
         out[5] = 0;
-        out[6..8].copy_from_slice(&(self.fop & 0x7FF).to_le_bytes());
+        out[6..8].copy_from_slice(&self.fop().to_le_bytes());
         if wide {
-            out[8..16].copy_from_slice(&self.fip.to_le_bytes());
+            out[8..16].copy_from_slice(&self.fip().to_le_bytes());
             out[16..24].copy_from_slice(&self.fdp.to_le_bytes());
         } else {
-            out[8..12].copy_from_slice(&(self.fip as u32).to_le_bytes());
+            out[8..12].copy_from_slice(&(self.fip() as u32).to_le_bytes());
             out[12..14].copy_from_slice(&self.fcs.to_le_bytes());
             out[14..16].fill(0);
             out[16..20].copy_from_slice(&(self.fdp as u32).to_le_bytes());
@@ -382,6 +439,7 @@ impl Fpu {
     pub fn fxrstor(&mut self, img: &[u8], wide: bool) {
         let get16 = |at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
         let mut q = [0u8; 8];
+        self.settle();
         self.fldcw(get16(0));
         self.set_status(get16(2));
         self.valid = img[4];
@@ -400,13 +458,14 @@ impl Fpu {
         for i in 0..8u8 {
             let at = 32 + 16 * i as usize;
             let p = self.phys(i);
-            self.regs[p] = F80::from_bytes(&img[at..at + 10]);
+            self.set_reg(p, F80::from_bytes(&img[at..at + 10]));
         }
     }
 
     /// Record the last non-control instruction for the environment images. `data` is the
     /// memory operand's selector and offset, if it had one.
     pub fn set_last_instruction(&mut self, cs: u16, ip: u64, fop: u16, data: Option<(u16, u64)>) {
+        self.last_op = 0;
         self.fcs = cs;
         self.fip = ip;
         self.fop = fop & 0x7FF;
@@ -415,4 +474,70 @@ impl Fpu {
             self.fdp = dp;
         }
     }
+
+    /// [`Fpu::set_last_instruction`] as the CPU does it on every x87 instruction, without
+    /// the data pointer: `eip_after` is EIP after the instruction, `word` its [`op_word`].
+    /// The instruction pointer and opcode are worked out when they are read.
+    #[inline(always)]
+    pub fn record(&mut self, cs: u16, eip_after: u32, word: u32) {
+        self.fcs = cs;
+        self.last_eip = eip_after;
+        self.last_op = word;
+    }
+
+    /// The data pointer of the last instruction with a memory operand (selector, offset).
+    #[inline(always)]
+    pub fn set_last_data(&mut self, ds: u16, dp: u64) {
+        self.fds = ds;
+        self.fdp = dp;
+    }
+
+    /// Last instruction pointer: in protected mode the offset, with `fcs` the selector; the
+    /// real-mode images store `(fcs << 4) + fip`.
+    pub fn fip(&self) -> u64 {
+        if self.last_op == 0 {
+            return self.fip;
+        }
+        let len = (self.last_op >> 16) & 0xFF;
+        let mask = if self.last_op >> 24 != 0 {
+            u32::MAX
+        } else {
+            0xFFFF
+        };
+        (self.last_eip.wrapping_sub(len) & mask) as u64
+    }
+
+    /// Last opcode: 11 bits, (first opcode byte & 7) << 8 | ModR/M.
+    pub fn fop(&self) -> u16 {
+        if self.last_op == 0 {
+            self.fop
+        } else {
+            self.last_op as u16 & 0x7FF
+        }
+    }
+
+    /// Resolve a pending [`Fpu::record`] into `fip`/`fop`.
+    fn settle(&mut self) {
+        self.fip = self.fip();
+        self.fop = self.fop();
+        self.last_op = 0;
+    }
 }
+
+impl PartialEq for Fpu {
+    /// Equal architectural state (a pending record and the same values resolved are equal).
+    fn eq(&self, o: &Fpu) -> bool {
+        self.sig == o.sig
+            && self.se == o.se
+            && self.cw == o.cw
+            && self.sw == o.sw
+            && self.top == o.top
+            && self.valid == o.valid
+            && self.fcs == o.fcs
+            && self.fds == o.fds
+            && self.fdp == o.fdp
+            && self.fip() == o.fip()
+            && self.fop() == o.fop()
+    }
+}
+impl Eq for Fpu {}

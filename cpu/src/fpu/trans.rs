@@ -706,7 +706,7 @@ impl Fpu {
     fn trig_op(&mut self, kind: Trig) {
         let pushes = matches!(kind, Trig::Tan | Trig::SinCos);
         if self.is_empty(0) {
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
                 if pushes {
@@ -716,7 +716,7 @@ impl Fpu {
             return;
         }
         if pushes && !self.is_empty(7) {
-            self.sw &= !sw::C2;
+            self.sw &= u32::from(!sw::C2);
             if self.stack_fault(true) {
                 self.set_st(0, F80::INDEFINITE);
                 self.push_value(F80::INDEFINITE);
@@ -728,14 +728,14 @@ impl Fpu {
         self.commit(&env);
         match out {
             Done::OutOfRange => {
-                self.sw |= sw::C2;
+                self.sw |= u32::from(sw::C2);
             }
             Done::Suppressed => {
-                self.sw &= !sw::C2;
+                self.sw &= u32::from(!sw::C2);
                 self.set_c1(false);
             }
             Done::Values(a, b) => {
-                self.sw &= !sw::C2;
+                self.sw &= u32::from(!sw::C2);
                 self.set_c1(env.up);
                 self.set_st(0, a);
                 if let Some(b) = b {

@@ -1,5 +1,5 @@
 //! x87 instructions: the CPU side of [`crate::fpu`]. Decoding keeps the escape opcode (D8-DF,
-//! in `aux` as 0-7) and the ModR/M byte (`imm2`); this module reads memory operands, checks
+//! in `aux` as 0-7) and the ModR/M byte (`imm2`, inside the [`crate::fpu::op_word`]); this module reads memory operands, checks
 //! CR0.EM/TS and pending exceptions, calls the FPU model and writes results back.
 
 use crate::decode::{Kind, Op};
@@ -102,10 +102,11 @@ pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Handle
 fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Handler<B>> {
     let reg = (modrm >> 3) & 7;
     Some(match (esc_op, reg, mem) {
-        (0, 0 | 1 | 4..=7, false) => arith_st0_sti,
-        (4 | 6, 0 | 1 | 4..=7, false) => arith_sti_st0,
+        (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg, modrm & 7),
+        (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg, modrm & 7),
+        (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg, modrm & 7),
         (1, 0, false) => fld_sti,
-        (1, 1, false) => fxch,
+        (1, 1, false) => fxch_for(modrm & 7),
         (5, 2 | 3, false) => fst_sti,
         (0 | 4, 0 | 1 | 4..=7, true) => arith_mem_real,
         (1 | 5, 0, true) => fld_mem_real,
@@ -126,31 +127,93 @@ fn enter<B: Bus>(cpu: &mut Cpu<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i).
-fn arith_st0_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    let modrm = op.imm2 as u8;
-    if let Some(f) = FOp::from_reg(modrm >> 3) {
-        cpu.fpu.farith(f, 0, modrm & 7, false);
+/// The register-form arithmetic handler for reg field `reg` (not 2 or 3): D8 (`STI` false),
+/// DC (`STI`) or DE (`STI` and `POP`).
+fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(
+    reg: u8,
+    i: u8,
+) -> crate::decode::Handler<B> {
+    match reg {
+        0 => arith_reg_i::<B, 0, STI, POP>(i),
+        1 => arith_reg_i::<B, 1, STI, POP>(i),
+        4 => arith_reg_i::<B, 4, STI, POP>(i),
+        5 => arith_reg_i::<B, 5, STI, POP>(i),
+        6 => arith_reg_i::<B, 6, STI, POP>(i),
+        _ => arith_reg_i::<B, 7, STI, POP>(i),
     }
+}
+
+fn arith_reg_i<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+    i: u8,
+) -> crate::decode::Handler<B> {
+    match i {
+        0 => arith_reg::<B, REG, STI, POP, 0>,
+        1 => arith_reg::<B, REG, STI, POP, 1>,
+        2 => arith_reg::<B, REG, STI, POP, 2>,
+        3 => arith_reg::<B, REG, STI, POP, 3>,
+        4 => arith_reg::<B, REG, STI, POP, 4>,
+        5 => arith_reg::<B, REG, STI, POP, 5>,
+        6 => arith_reg::<B, REG, STI, POP, 6>,
+        _ => arith_reg::<B, REG, STI, POP, 7>,
+    }
+}
+
+/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
+/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field and `I`
+/// the register number, so each operation and register gets its own handler with only its own
+/// fast path and no variable shifts. The fast path is a leaf; any
+/// other case (#NM, a pending exception, special operands or results, other precision or
+/// rounding) goes to [`arith_reg_general`] with nothing changed.
+fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let (f, dst, src) = arith_operands::<REG, STI>(I);
+    if fast_ready(cpu) {
+        // Recorded first (fewer values live across the arithmetic): should the fast path
+        // not apply, the general path goes ahead without an exception (nothing is pending
+        // under the default control word) and records the same.
+        record(cpu, op, None);
+        if cpu.fpu.farith_fast_default(f, dst, src, POP) {
+            return Ok(());
+        }
+    }
+    arith_reg_general::<B, REG, STI, POP>(cpu, op)
+}
+
+#[inline(always)]
+fn arith_operands<const REG: u8, const STI: bool>(i: u8) -> (FOp, u8, u8) {
+    let f = match REG {
+        0 => FOp::Add,
+        1 => FOp::Mul,
+        4 => FOp::Sub,
+        5 => FOp::SubR,
+        6 => FOp::Div,
+        _ => FOp::DivR,
+    };
+    if STI {
+        (f.for_sti_dest(), i, 0)
+    } else {
+        (f, 0, i)
+    }
+}
+
+#[inline(never)]
+fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    enter(cpu)?;
+    let (f, dst, src) = arith_operands::<REG, STI>(op.imm2 as u8 & 7);
+    cpu.fpu.farith(f, dst, src, STI && POP);
     finish(cpu, op)
 }
 
-/// DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE pops), with SUB/SUBR and DIV/DIVR swapped
-/// in the encoding.
-fn arith_sti_st0<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    let modrm = op.imm2 as u8;
-    let f = match (modrm >> 3) & 7 {
-        0 => FOp::Add,
-        1 => FOp::Mul,
-        4 => FOp::SubR,
-        5 => FOp::Sub,
-        6 => FOp::DivR,
-        _ => FOp::Div,
-    };
-    cpu.fpu.farith(f, modrm & 7, 0, op.aux & 7 == 6);
-    finish(cpu, op)
+/// No #NM, and the control word is the default one (all exceptions masked, so none is
+/// pending; 64-bit precision, rounding to nearest): see [`crate::fpu::Fpu::fast_ready`].
+#[inline(always)]
+fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
+    cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
 }
 
 /// D9 C0+i: FLD ST(i).
@@ -160,8 +223,34 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     finish(cpu, op)
 }
 
-/// D9 C8+i: FXCH ST(i).
-fn fxch<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// The FXCH ST(i) handler for `i`.
+fn fxch_for<B: Bus>(i: u8) -> crate::decode::Handler<B> {
+    match i {
+        0 => fxch::<B, 0>,
+        1 => fxch::<B, 1>,
+        2 => fxch::<B, 2>,
+        3 => fxch::<B, 3>,
+        4 => fxch::<B, 4>,
+        5 => fxch::<B, 5>,
+        6 => fxch::<B, 6>,
+        _ => fxch::<B, 7>,
+    }
+}
+
+/// D9 C8+i: FXCH ST(i), one handler per register (`I`): FXCH is a few loads and stores, and
+/// a constant register number saves a good part of the rest.
+fn fxch<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if fast_ready(cpu) {
+        record(cpu, op, None); // see arith_reg
+        if cpu.fpu.fxch_fast(I) {
+            return Ok(());
+        }
+    }
+    fxch_general(cpu, op)
+}
+
+#[inline(never)]
+fn fxch_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     cpu.fpu.fxch(op.imm2 as u8 & 7);
     finish(cpu, op)
@@ -252,12 +341,15 @@ pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     }
 }
 
+/// Records the last instruction (and its memory operand) for FNSTENV/FNSAVE. `op.imm2`
+/// holds the instruction's [`crate::fpu::op_word`], so this is a few stores.
+#[inline(always)]
 fn record<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, data: Option<(u16, u64)>) {
-    let m = if cpu.code32() { u32::MAX } else { 0xFFFF };
-    let ip = cpu.eip.wrapping_sub(op.len as u32) & m;
     let cs = cpu.seg[crate::SegReg::Cs as usize].sel;
-    let fop = ((op.aux as u16 & 7) << 8) | (op.imm2 as u16 & 0xFF);
-    cpu.fpu.set_last_instruction(cs, ip as u64, fop, data);
+    cpu.fpu.record(cs, cpu.eip, op.imm2);
+    if let Some((ds, dp)) = data {
+        cpu.fpu.set_last_data(ds, dp);
+    }
 }
 
 fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<(), Exc> {
@@ -611,8 +703,8 @@ mod tests {
                 let op = crate::decode::build::<NullBus>(&ins, &bytes, false);
                 for _ in 0..100 {
                     let mut a = cpu();
-                    for r in a.fpu.regs.iter_mut() {
-                        *r = rng.f80();
+                    for p in 0..8 {
+                        a.fpu.set_reg(p, rng.f80());
                     }
                     a.fpu.valid = rng.next() as u8 | 0x81;
                     a.fpu.top = rng.next() as u8 & 7;
