@@ -24,7 +24,10 @@ struct Entry {
 pub struct Tlb {
     /// A fixed-size table, so a slot index masked to its size needs no bounds check.
     entries: Box<[Entry; SLOTS]>,
+    /// Slots that may hold an entry, each listed once (`listed`), so a CR3 flush visits
+    /// only those, in place, without sorting or allocating.
     filled: Vec<u16>,
+    listed: Box<[bool; SLOTS]>,
     pub hits: u64,
     pub misses: u64,
     /// Count hits (for `--stats`); off by default because a counter bumped on every memory
@@ -49,6 +52,7 @@ impl Tlb {
                 }; SLOTS],
             ),
             filled: Vec::with_capacity(SLOTS),
+            listed: Box::new([false; SLOTS]),
             hits: 0,
             misses: 0,
             count_hits: false,
@@ -91,7 +95,8 @@ impl Tlb {
         if t.global {
             perm |= GLOBAL;
         }
-        if self.entries[slot].tag == 0 {
+        if !self.listed[slot] {
+            self.listed[slot] = true;
             self.filled.push(slot as u16);
         }
         self.entries[slot] = Entry {
@@ -112,18 +117,16 @@ impl Tlb {
 
     /// CR3 reload: drops everything but global entries (when `keep_global`).
     pub fn flush(&mut self, keep_global: bool) {
-        let mut kept = Vec::new();
-        for &slot in &self.filled {
-            let e = &mut self.entries[slot as usize];
-            if e.tag != 0 && keep_global && e.perm & GLOBAL != 0 {
-                kept.push(slot);
-            } else {
+        let (entries, listed) = (&mut self.entries, &mut self.listed);
+        self.filled.retain(|&slot| {
+            let e = &mut entries[slot as usize];
+            let keep = e.tag != 0 && keep_global && e.perm & GLOBAL != 0;
+            if !keep {
                 e.tag = 0;
+                listed[slot as usize] = false;
             }
-        }
-        kept.sort_unstable();
-        kept.dedup();
-        self.filled = kept;
+            keep
+        });
     }
 }
 
@@ -162,5 +165,25 @@ mod tests {
         tlb.insert(0x0040_0000, &t(0xA000, true, true));
         tlb.flush(false);
         assert_eq!(tlb.lookup(0x0040_0000, READ_SUPER), None);
+    }
+
+    #[test]
+    fn flush_sees_a_global_slot_refilled_as_non_global() {
+        let mut tlb = Tlb::new();
+        tlb.insert(0xC000_0000, &t(0x1000, true, true));
+        tlb.flush(true);
+        // INVLPG, then the same slot holds a non-global mapping: the next CR3 flush drops it.
+        tlb.flush_page(0xC000_0000);
+        tlb.insert(0xC000_0000, &t(0x2000, true, false));
+        tlb.flush(true);
+        assert_eq!(tlb.lookup(0xC000_0000, READ_USER), None);
+        // Each slot is listed once however often it is refilled.
+        for _ in 0..100 {
+            tlb.insert(0x0800_0000, &t(0x3000, true, true));
+            tlb.flush_page(0x0800_0000);
+        }
+        assert_eq!(tlb.filled.len(), 1);
+        tlb.flush(false);
+        assert!(tlb.filled.is_empty());
     }
 }
