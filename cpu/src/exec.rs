@@ -176,7 +176,7 @@ impl<B: Bus> Cpu<B> {
     /// The cached block for `key` at linear `lin`, if still valid; a block whose last
     /// instruction straddles a page is valid only while the next linear page still maps
     /// where it did.
-    #[inline]
+    #[inline(always)]
     fn lookup_checked(&mut self, cache: &mut BlockCache<B>, key: u64, lin: u32) -> Option<Span> {
         let b = cache.lookup(key, &self.mem)?;
         if b.phys2 != NO_PAGE && !self.second_page_same(lin, b.phys2) {
