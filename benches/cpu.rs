@@ -98,6 +98,46 @@ fn x87_loop() -> Program {
     }
 }
 
+/// The guest x87 benchmark loop of `testdata/guests/emubench.c` (`x87_loop`): memory
+/// operands (m64 loads, arithmetic and a store), FLD ST(0), a square and FSQRT; 12
+/// instructions per iteration (10 x87), ~1M instructions. x starts at 0.1 and converges to 2/3.
+fn x87_mem_loop() -> Program {
+    let mut c = Code::new();
+    c.emit(&[0xB8, 0x00, 0x20, 0x8E, 0xD8]) // mov ax, 0x2000; mov ds, ax
+        .emit(&[0x31, 0xDB]); // xor bx, bx
+                              // x = 0.1, a = 1.25, b = 0.5, c = 2.0, h = 0.5 at [bx+0], [bx+8], ... [bx+32].
+    for (i, v) in [0.1f64, 1.25, 0.5, 2.0, 0.5].iter().enumerate() {
+        let bits = v.to_bits();
+        for half in 0..2 {
+            let disp = (i * 8 + half * 4) as u8;
+            c.emit(&[0x66, 0xC7, 0x47, disp]) // mov dword [bx+disp], imm32
+                .emit(&((bits >> (32 * half)) as u32).to_le_bytes());
+        }
+    }
+    c.emit(&[0xDB, 0xE3]); // fninit
+    mov_ecx(&mut c, 83_334);
+    let top = c.here();
+    c.emit(&[0xDD, 0x47, 0x00]) // fld qword [bx]        x
+        .emit(&[0xDC, 0x4F, 0x08]) // fmul qword [bx+8]   a
+        .emit(&[0xDC, 0x47, 0x10]) // fadd qword [bx+16]  b
+        .emit(&[0xDC, 0x77, 0x18]) // fdiv qword [bx+24]  c
+        .emit(&[0xD9, 0xC0]) // fld st0
+        .emit(&[0xD8, 0xC8]) // fmul st0, st0
+        .emit(&[0xD9, 0xFA]) // fsqrt
+        .emit(&[0xDE, 0xC1]) // faddp st1, st0
+        .emit(&[0xDC, 0x4F, 0x20]) // fmul qword [bx+32]  h
+        .emit(&[0xDD, 0x5F, 0x00]) // fstp qword [bx]     x
+        .emit(&[0x66, 0x49]) // dec ecx
+        .short_to(0x75, top) // jnz top
+        .emit(&[0xF4]);
+    Program {
+        name: "x87_mem_loop",
+        code: c.bytes,
+        entry: 0,
+        bytes: None,
+    }
+}
+
 /// Word copy through AX: 5 instructions per iteration, ~1M instructions.
 fn copy_loop() -> Program {
     let mut c = Code::new();
@@ -219,6 +259,7 @@ fn bench_cpu(c: &mut Criterion) {
         rep_movsw(),
         call_ret_loop(),
         x87_loop(),
+        x87_mem_loop(),
     ] {
         let make = |cache| machine(&p, cache);
         bench_program(&mut group, p.name, p.bytes, make, |cpu| run_once(cpu, &p));

@@ -223,6 +223,9 @@ impl Fpu {
 
     /// FLD ST(i).
     pub fn fld_st(&mut self, i: u8) {
+        if self.fld_st_fast(i) {
+            return;
+        }
         if self.is_empty(i) {
             if self.stack_fault(false) {
                 self.push_value(F80::INDEFINITE);
@@ -238,6 +241,22 @@ impl Fpu {
         let v = self.st(i);
         self.set_c1(false);
         self.push_value(v);
+    }
+
+    /// [`Fpu::fld_st`] when ST(`i`) is full and ST(7) empty (true); otherwise nothing
+    /// changes (false).
+    #[inline(always)]
+    pub fn fld_st_fast(&mut self, i: u8) -> bool {
+        let (pi, p7) = (self.phys(i), self.phys(7));
+        if (self.valid >> pi) & 1 == 0 || (self.valid >> p7) & 1 != 0 {
+            return false;
+        }
+        let v = self.reg(pi);
+        self.sw &= u32::from(!sw::C1);
+        self.set_reg(p7, v);
+        self.valid |= 1 << p7;
+        self.top = p7 as u8;
+        true
     }
 
     /// FLD1, FLDL2T, FLDL2E, FLDPI, FLDLG2, FLDLN2, FLDZ: rounded per RC to 64 bits.
@@ -629,7 +648,7 @@ impl Fpu {
     }
 
     /// Apply a one-operand function to ST(0) (with stack-underflow handling).
-    fn unary(&mut self, f: impl FnOnce(&mut Env, F80) -> Option<F80>) {
+    pub(super) fn unary(&mut self, f: impl FnOnce(&mut Env, F80) -> Option<F80>) {
         if self.is_empty(0) {
             if self.stack_fault(false) {
                 self.set_st(0, F80::INDEFINITE);
@@ -643,7 +662,28 @@ impl Fpu {
 
     /// FSQRT.
     pub fn fsqrt(&mut self) {
+        if self.fast_ready() && self.fsqrt_fast_default() {
+            return;
+        }
         self.unary(|env, x| soft::sqrt(env, x, x.is_denormal()));
+    }
+
+    /// [`Fpu::fsqrt`] for the default control word (see [`Fpu::fast_ready`]) and a positive
+    /// normal ST(0): does the whole instruction and returns true. Otherwise it changes
+    /// nothing and returns false.
+    #[inline(always)]
+    pub fn fsqrt_fast_default(&mut self) -> bool {
+        let p0 = self.phys(0);
+        let x = self.reg(p0);
+        if (self.valid >> p0) & 1 == 0 || !soft::is_normal(x) || x.sign() {
+            return false;
+        }
+        let Some((r, pe, up)) = soft::sqrt_fast(x) else {
+            return false;
+        };
+        self.set_reg(p0, r);
+        self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
+        true
     }
 
     /// FCHS.

@@ -692,11 +692,31 @@ fn div128_64(n: u128, d: u64) -> (u64, u64) {
     (q, (n as u64).wrapping_sub(q.wrapping_mul(d)))
 }
 
-/// Integer square root of a u128: (floor(sqrt(m)), m - s^2).
+/// Integer square root of a u128 of 127 or 128 bits: (floor(sqrt(m)), m - s^2).
+///
+/// An f64 square root of m's top 53 bits gives s0 within a few thousand of the root; one
+/// Newton step on the exact residual m - s0^2, done in f64 (no 128-bit division and no
+/// 128-bit conversions), lands within one or two of it, and exact 128-bit squares settle the
+/// rest.
 fn isqrt(m: u128) -> (u64, u128) {
-    let mut s = ((m as f64).sqrt() as u64).max(1);
-    let t = (s as u128 + m / s as u128) / 2;
-    s = t.min(u64::MAX as u128) as u64;
+    debug_assert!(
+        m >> 126 != 0,
+        "isqrt is sized for 127- and 128-bit arguments"
+    );
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    // m is about t * 2^75 with t in [2^51, 2^53), so sqrt(m) is about sqrt(2t) * 2^37, in
+    // [2^63, 2^64].
+    let t = (m >> 75) as i64 as f64;
+    let y = (t * 2.0).sqrt() * 137_438_953_472.0;
+    // y as u64 through a signed conversion: y - 2^63 is exact, and adding 2^63 back modulo
+    // 2^64 flips the top bit (2^64 saturates to u64::MAX).
+    let s0 = ((y - TWO_63) as i64 as u64) ^ (1 << 63);
+    // The step's scale, computed while the residual is (they depend only on y).
+    let k = 65_536.0 / y;
+    // |m - s0^2| < 2^80, so the wrapped difference read as i128 is the exact residual, and
+    // dropping its low 17 bits (far below one in the step) makes it an i64.
+    let r0 = (m.wrapping_sub(s0 as u128 * s0 as u128) as i128 >> 17) as i64;
+    let mut s = s0.saturating_add_signed((r0 as f64 * k) as i64);
     while (s as u128) * (s as u128) > m {
         s -= 1;
     }
@@ -704,6 +724,28 @@ fn isqrt(m: u128) -> (u64, u128) {
         s += 1;
     }
     (s, m - (s as u128) * (s as u128))
+}
+
+/// FSQRT of a positive normal number at 64-bit precision, rounding to nearest: (result,
+/// inexact, rounded up), or None in the one case the rounding would carry out of the
+/// significand (left to [`sqrt`]).
+#[inline]
+pub fn sqrt_fast(a: F80) -> Option<(F80, bool, bool)> {
+    let e = a.exp() as i32 - BIAS;
+    // An even exponent: sig * 2^63 (root in [2^63, 2^63.5)); odd: sig * 2^64 (the root in
+    // [2^63.5, 2^64)), so the root has its top bit set either way.
+    let m = (a.sig as u128) << (63 + (e & 1) as u32);
+    let (s, r) = isqrt(m);
+    // The root lies above s + 1/2 exactly when m > s^2 + s + 1/4, i.e. r > s (never a tie).
+    let up = r > s as u128;
+    if up && s == u64::MAX {
+        return None;
+    }
+    Some((
+        F80::new(false, (e.div_euclid(2) + BIAS) as u16, s + up as u64),
+        r != 0,
+        up,
+    ))
 }
 
 /// Correctly rounded square root at precision `env.p`.

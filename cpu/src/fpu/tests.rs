@@ -403,3 +403,43 @@ fn transcendentals() {
     fpu.fsincos();
     assert_eq!((fpu.st(0), fpu.st(1)), (F80::ONE, F80::ZERO));
 }
+
+/// The FSQRT fast path gives the general square root's result, PE and C1 for positive
+/// normals (random significands, and the all-ones and power-of-two edges, even and odd
+/// exponents); the integer square root is floor(sqrt) with its remainder.
+#[test]
+fn sqrt_fast_matches_general() {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for k in 0..200_000u32 {
+        let r = next();
+        let sig = match k % 8 {
+            0 => u64::MAX,
+            1 => 1 << 63,
+            2 => u64::MAX - (r & 0xFFFF),
+            3 => 1 << 63 | (r & 0xFFFF),
+            _ => r | 1 << 63,
+        };
+        let exp = 1 + (next() % 0x7FFE) as u16;
+        let a = f(exp, sig);
+        let mut env = soft::Env::new(CW_NEAREST_64);
+        let want = soft::sqrt(&mut env, a, false).unwrap();
+        if let Some((got, pe, up)) = soft::sqrt_fast(a) {
+            assert_eq!(got, want, "{a:?}");
+            assert_eq!(pe, env.flags & soft::PE != 0, "{a:?}");
+            assert_eq!(up, env.up, "{a:?}");
+        }
+        let mut fpu = fpu_with(CW_NEAREST_64, &[a]);
+        let mut gen = fpu.clone();
+        assert!(fpu.fsqrt_fast_default() || soft::sqrt_fast(a).is_none());
+        gen.unary(|env, x| soft::sqrt(env, x, false));
+        if soft::sqrt_fast(a).is_some() {
+            assert_eq!(fpu, gen, "{a:?}");
+        }
+    }
+}

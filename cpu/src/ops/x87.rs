@@ -107,6 +107,7 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ha
         (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg, modrm & 7),
         (1, 0, false) => fld_sti,
         (1, 1, false) => fxch_for(modrm & 7),
+        (1, 7, false) if modrm == 0xFA => fsqrt,
         (5, 2 | 3, false) => fst_sti,
         (0 | 4, 0 | 1 | 4..=7, true) => arith_mem_real,
         (1 | 5, 0, true) => fld_mem_real,
@@ -216,10 +217,39 @@ fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
     cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
 }
 
-/// D9 C0+i: FLD ST(i).
+/// D9 C0+i: FLD ST(i); the fast path when ST(i) is full and ST(7) empty.
 fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if fast_ready(cpu) {
+        record(cpu, op, None); // see arith_reg
+        if cpu.fpu.fld_st_fast(op.imm2 as u8 & 7) {
+            return Ok(());
+        }
+    }
+    fld_sti_general(cpu, op)
+}
+
+#[inline(never)]
+fn fld_sti_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     cpu.fpu.fld_st(op.imm2 as u8 & 7);
+    finish(cpu, op)
+}
+
+/// D9 FA: FSQRT; the fast path for a positive normal ST(0) under the default control word.
+fn fsqrt<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if fast_ready(cpu) {
+        record(cpu, op, None); // see arith_reg
+        if cpu.fpu.fsqrt_fast_default() {
+            return Ok(());
+        }
+    }
+    fsqrt_general(cpu, op)
+}
+
+#[inline(never)]
+fn fsqrt_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    enter(cpu)?;
+    cpu.fpu.fsqrt();
     finish(cpu, op)
 }
 
