@@ -5,7 +5,7 @@
 use crate::decode::{Kind, Op};
 use crate::exception::{self, Exc};
 use crate::flags;
-use crate::fpu::{Const, EnvMode, FOp, IntSize, Src, F80};
+use crate::fpu::{Const, EnvMode, FOp, Fpu, IntSize, Src, F80};
 use crate::{Bus, Cpu};
 
 const CR0_MP: u32 = 1 << 1;
@@ -170,16 +170,12 @@ fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let (f, dst, src) = arith_operands::<REG, STI>(I);
-    if fast_ready(cpu) {
-        // Recorded first (fewer values live across the arithmetic): should the fast path
-        // not apply, the general path goes ahead without an exception (nothing is pending
-        // under the default control word) and records the same.
-        record(cpu, op, None);
-        if cpu.fpu.farith_fast_default(f, dst, src, POP) {
-            return Ok(());
-        }
-    }
-    arith_reg_general::<B, REG, STI, POP>(cpu, op)
+    fast_or(
+        cpu,
+        op,
+        |fpu| fpu.farith_fast_default(f, dst, src, POP),
+        arith_reg_general::<B, REG, STI, POP>,
+    )
 }
 
 #[inline(always)]
@@ -204,10 +200,8 @@ fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    enter(cpu)?;
     let (f, dst, src) = arith_operands::<REG, STI>(op.imm2 as u8 & 7);
-    cpu.fpu.farith(f, dst, src, STI && POP);
-    finish(cpu, op)
+    general(cpu, op, |fpu| fpu.farith(f, dst, src, STI && POP))
 }
 
 /// No #NM, and the control word is the default one (all exceptions masked, so none is
@@ -217,40 +211,59 @@ fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
     cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
 }
 
-/// D9 C0+i: FLD ST(i); the fast path when ST(i) is full and ST(7) empty.
-fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// The shared shape of the hot handlers: with EM/TS clear and the default control word,
+/// `fast` does the whole instruction or declines with nothing changed, and `general` runs it
+/// through the full model. The instruction is recorded first (fewer values live across the
+/// arithmetic): should the fast path not apply, the general path goes ahead without an
+/// exception (nothing is pending under the default control word) and records the same.
+#[inline(always)]
+fn fast_or<B: Bus>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+    fast: impl FnOnce(&mut Fpu) -> bool,
+    general: crate::decode::Handler<B>,
+) -> Result<(), Exc> {
     if fast_ready(cpu) {
-        record(cpu, op, None); // see arith_reg
-        if cpu.fpu.fld_st_fast(op.imm2 as u8 & 7) {
+        record(cpu, op, None);
+        if fast(&mut cpu.fpu) {
             return Ok(());
         }
     }
-    fld_sti_general(cpu, op)
+    general(cpu, op)
+}
+
+/// The general path of a register form: #NM and pending exceptions, the operation, the
+/// last-instruction record.
+#[inline(always)]
+fn general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, f: impl FnOnce(&mut Fpu)) -> Result<(), Exc> {
+    enter(cpu)?;
+    f(&mut cpu.fpu);
+    finish(cpu, op)
+}
+
+/// D9 C0+i: FLD ST(i); the fast path when ST(i) is full and ST(7) empty.
+fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    fast_or(
+        cpu,
+        op,
+        |fpu| fpu.fld_st_fast(op.imm2 as u8 & 7),
+        fld_sti_general,
+    )
 }
 
 #[inline(never)]
 fn fld_sti_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    cpu.fpu.fld_st(op.imm2 as u8 & 7);
-    finish(cpu, op)
+    general(cpu, op, |fpu| fpu.fld_st(op.imm2 as u8 & 7))
 }
 
 /// D9 FA: FSQRT; the fast path for a positive normal ST(0) under the default control word.
 fn fsqrt<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if fast_ready(cpu) {
-        record(cpu, op, None); // see arith_reg
-        if cpu.fpu.fsqrt_fast_default() {
-            return Ok(());
-        }
-    }
-    fsqrt_general(cpu, op)
+    fast_or(cpu, op, Fpu::fsqrt_fast_default, fsqrt_general)
 }
 
 #[inline(never)]
 fn fsqrt_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    cpu.fpu.fsqrt();
-    finish(cpu, op)
+    general(cpu, op, Fpu::fsqrt)
 }
 
 /// The FXCH ST(i) handler for `i`.
@@ -270,20 +283,12 @@ fn fxch_for<B: Bus>(i: u8) -> crate::decode::Handler<B> {
 /// D9 C8+i: FXCH ST(i), one handler per register (`I`): FXCH is a few loads and stores, and
 /// a constant register number saves a good part of the rest.
 fn fxch<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if fast_ready(cpu) {
-        record(cpu, op, None); // see arith_reg
-        if cpu.fpu.fxch_fast(I) {
-            return Ok(());
-        }
-    }
-    fxch_general(cpu, op)
+    fast_or(cpu, op, |fpu| fpu.fxch_fast(I), fxch_general)
 }
 
 #[inline(never)]
 fn fxch_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    enter(cpu)?;
-    cpu.fpu.fxch(op.imm2 as u8 & 7);
-    finish(cpu, op)
+    general(cpu, op, |fpu| fpu.fxch(op.imm2 as u8 & 7))
 }
 
 /// DD D0+i / D8+i: FST / FSTP ST(i).
