@@ -107,7 +107,9 @@ impl Renderer {
     }
 
     /// Writes what it takes to turn the previous frame into `f`; nothing if they are equal.
-    pub fn render(&mut self, f: &Frame, out: &mut impl Write) -> io::Result<()> {
+    /// Returns whether the guest's screen as shown changed (cells, cursor, mode or notice;
+    /// not the status line), which tells the front end the guest is doing something.
+    pub fn render(&mut self, f: &Frame, out: &mut impl Write) -> io::Result<bool> {
         let s = f.screen;
         let (tw, th) = f.term;
         let need_rows = s.rows + usize::from(f.status.is_some());
@@ -153,7 +155,7 @@ impl Renderer {
             self.status = None;
             self.cursor = None;
         }
-        let mut drew = false;
+        let mut cells_drawn = false;
         for row in 0..s.rows {
             // The status line may sit over the last row of a terminal with no room below.
             if status_row == Some(row as u16) {
@@ -178,9 +180,10 @@ impl Renderer {
                     self.draw_cell(new, s, out)?;
                     col += 1;
                 }
-                drew = true;
+                cells_drawn = true;
             }
         }
+        let mut drew = cells_drawn;
         self.cells.clear();
         self.cells
             .extend((0..s.cells.len()).map(|i| cell_shown(s, i)));
@@ -215,6 +218,7 @@ impl Renderer {
                 (c.col as u16, c.row as u16, block)
             })
             .filter(|&(_, row, _)| status_row != Some(row));
+        let changed = full || cells_drawn || cursor != self.cursor;
         if drew || cursor != self.cursor || full {
             match cursor {
                 Some((col, row, block)) => {
@@ -230,7 +234,7 @@ impl Renderer {
             self.cursor = cursor;
         }
         self.shown = Shown::Text(layout);
-        Ok(())
+        Ok(changed)
     }
 
     fn pen_for(attr: u8, blink_mode: bool) -> Pen {
@@ -281,10 +285,10 @@ impl Renderer {
     }
 
     /// A cleared screen with one line of text.
-    fn notice(&mut self, text: String, term: (u16, u16), out: &mut impl Write) -> io::Result<()> {
+    fn notice(&mut self, text: String, term: (u16, u16), out: &mut impl Write) -> io::Result<bool> {
         let shown = Shown::Notice(format!("{text}@{term:?}"));
         if self.shown == shown {
-            return Ok(());
+            return Ok(false);
         }
         // Wrap at the terminal width so all of it is seen even on a narrow terminal.
         let width = usize::from(term.0.max(1));
@@ -305,7 +309,7 @@ impl Renderer {
         self.cells.clear();
         self.status = None;
         self.cursor = None;
-        Ok(())
+        Ok(true)
     }
 }
 

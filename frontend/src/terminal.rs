@@ -26,7 +26,6 @@ use anyhow::{Context, Result};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
-use emu_chipset::vga::TextScreen;
 
 use crate::display::{self, Frame, Renderer};
 use crate::keymap::{self, Code};
@@ -163,8 +162,7 @@ pub struct TermDisplay {
     next_status: Instant,
     sampler: Option<Sampler>,
     status: String,
-    /// The guest's screen as last drawn, and when the user last typed or it last changed.
-    shown: Option<TextScreen>,
+    /// When the user last typed or the guest's screen last changed.
     active: Instant,
     /// Keeps the terminal modes while the display runs.
     _session: Session,
@@ -195,7 +193,6 @@ impl TermDisplay {
             next_status: now,
             sampler: None,
             status: String::new(),
-            shown: None,
             active: now,
             _session: session,
         })
@@ -318,9 +315,6 @@ impl TermDisplay {
 
     fn draw(&mut self, m: &Machine) -> Result<()> {
         let screen = m.cpu.bus.board.vga.snapshot(&m.cpu.mem);
-        if self.shown.as_ref() != Some(&screen) {
-            self.active = Instant::now();
-        }
         let help = self.help_until.is_some_and(|t| Instant::now() < t);
         let status = if help {
             Some(statusbar::HELP)
@@ -330,7 +324,7 @@ impl TermDisplay {
             None
         };
         let mut buf = Vec::with_capacity(4096);
-        self.renderer.render(
+        let changed = self.renderer.render(
             &Frame {
                 screen: &screen,
                 status,
@@ -338,7 +332,9 @@ impl TermDisplay {
             },
             &mut buf,
         )?;
-        self.shown = Some(screen);
+        if changed {
+            self.active = Instant::now();
+        }
         if !buf.is_empty() {
             self.out
                 .write_all(&buf)
