@@ -137,7 +137,12 @@ fn run_modes(s: &Setup, tolerate_known_bug: bool) -> Result<Cpu<NullBus>, TestCa
     // Cached blocks may overshoot the budget by the rest of a block; the uncached run
     // retires one instruction per step, so it stops at exactly the same count.
     let mut b = build(s, false);
-    let exit_b = run_until_stop(&mut b, a.icount);
+    let mut exit_b = run_until_stop(&mut b, a.icount);
+    // A triple fault retires nothing: when the cached run shut down right after its last
+    // instruction, the uncached one must still attempt the next fetch to get there too.
+    if exit_a == Exit::Shutdown && exit_b == Exit::Budget && b.icount == a.icount {
+        exit_b = b.run(1);
+    }
     let (sa, sb) = (cpu_state(&a), cpu_state(&b));
     let mismatch = if sa != sb {
         Some(format!("registers differ:\n  on:  {sa:?}\n  off: {sb:?}"))
@@ -792,6 +797,27 @@ fn ip_wrap_at_end_of_code_segment() {
     let cpu = run_modes(&s, false).unwrap_or_else(|e| panic!("{e}"));
     // Architecturally (386+): #GP(0) once IP passes 0xFFFF.
     assert_eq!(halted_vector(&cpu), Some(13));
+}
+/// Found by CI: ADC, then MOV CR0 with PG set and no page tables; the next fetch triple
+/// faults without retiring anything. Both runs must end in shutdown after two instructions.
+#[test]
+fn shutdown_after_last_instruction_matches() {
+    let s = Setup {
+        ram: 0x11_0000,
+        code: vec![0x80, 0x17, 0x00, 0x0F, 0x22, 0x42],
+        regs: [0, 0, 0xFFFF_FF5B, 0, 0, 0, 0, 0],
+        segs: [0, 0x60, 0, 0, 0, 0],
+        ip: 0,
+        eflags: 0x10D4,
+        a20: false,
+        fill: None,
+        unreal: [false; 6],
+        ss_big: false,
+        budget: 2000,
+    };
+    let cpu = run_modes(&s, false).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cpu.shutdown, "expected a triple fault");
+    assert_eq!(cpu.icount, 2);
 }
 
 /// A loop in one block (it ends in a branch to its own start) repeats inside the CPU without
