@@ -443,14 +443,17 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Neg => alu::neg,
         M::Not => alu::not,
 
-        M::Mul => muldiv::mul,
-        M::Imul => match ins.op_count() {
-            1 => muldiv::imul1,
-            2 => muldiv::imul_n,
-            _ => muldiv::imul3,
-        },
-        M::Div => muldiv::div,
-        M::Idiv => muldiv::idiv,
+        M::Mul => muldiv::select(muldiv::Form::Mul, op),
+        M::Imul => muldiv::select(
+            match ins.op_count() {
+                1 => muldiv::Form::Imul1,
+                2 => muldiv::Form::Imul2,
+                _ => muldiv::Form::Imul3,
+            },
+            op,
+        ),
+        M::Div => muldiv::select(muldiv::Form::Div, op),
+        M::Idiv => muldiv::select(muldiv::Form::Idiv, op),
 
         M::Rol => shift::select(0, op),
         M::Ror => shift::select(1, op),

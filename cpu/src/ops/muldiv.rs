@@ -1,7 +1,7 @@
 //! MUL, IMUL (one, two and three operands), DIV, IDIV.
 
 use super::{mask, sext};
-use crate::decode::Op;
+use crate::decode::{Handler, Kind, Op};
 use crate::exception::Exc;
 use crate::regs::Reg;
 use crate::{Bus, Cpu};
@@ -31,85 +31,142 @@ fn acc_set<B: Bus>(cpu: &mut Cpu<B>, size: u8, lo: u32, hi: u32) {
 
 /// Flags after a multiply: CF = OF = the upper half is significant; SF/ZF/PF follow the
 /// low half as P6-family parts do (they are architecturally undefined), AF is cleared.
+#[inline(always)]
 fn mul_flags<B: Bus>(cpu: &mut Cpu<B>, size: u8, lo: u32, overflow: bool) {
     cpu.flags.set_result(size, lo, overflow, overflow, false);
 }
 
-pub fn mul<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let s = cpu.read_a(op)? as u64;
-    let a = cpu.get_reg(op.size, 0) as u64;
+/// The r/m operand, a register (`r`) or memory: a const parameter, so each handler is
+/// compiled for one form and one size (multiplies are hot in the kernel's big-number code).
+#[inline(always)]
+fn rm<B: Bus, const S: u8, const MEM: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+    r: u8,
+) -> Result<u32, Exc> {
+    if MEM {
+        cpu.read_mem(op.seg, cpu.ea(op), S)
+    } else {
+        Ok(cpu.get_reg(S, r))
+    }
+}
+
+fn mul<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let s = rm::<B, S, MEM>(cpu, op, op.ra)? as u64;
+    let a = cpu.get_reg(S, 0) as u64;
     let p = a * s;
-    let bits = op.size as u32 * 8;
-    let lo = (p as u32) & mask(op.size);
-    let hi = (p >> bits) as u32 & mask(op.size);
-    acc_set(cpu, op.size, lo, hi);
-    mul_flags(cpu, op.size, lo, hi != 0);
+    let bits = S as u32 * 8;
+    let lo = (p as u32) & mask(S);
+    let hi = (p >> bits) as u32 & mask(S);
+    acc_set(cpu, S, lo, hi);
+    mul_flags(cpu, S, lo, hi != 0);
     Ok(())
 }
 
-pub fn imul1<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let s = sext(op.size, cpu.read_a(op)?) as i64;
-    let a = sext(op.size, cpu.get_reg(op.size, 0)) as i64;
+fn imul1<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let s = sext(S, rm::<B, S, MEM>(cpu, op, op.ra)?) as i64;
+    let a = sext(S, cpu.get_reg(S, 0)) as i64;
     let p = a * s;
-    let bits = op.size as u32 * 8;
-    let lo = (p as u32) & mask(op.size);
-    let hi = (p >> bits) as u32 & mask(op.size);
-    acc_set(cpu, op.size, lo, hi);
-    mul_flags(cpu, op.size, lo, p != sext(op.size, lo) as i64);
+    let bits = S as u32 * 8;
+    let lo = (p as u32) & mask(S);
+    let hi = (p >> bits) as u32 & mask(S);
+    acc_set(cpu, S, lo, hi);
+    mul_flags(cpu, S, lo, p != sext(S, lo) as i64);
     Ok(())
 }
 
-fn imul_into<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, x: u32, y: u32) {
-    let p = sext(op.size, x) as i64 * sext(op.size, y) as i64;
-    let lo = (p as u32) & mask(op.size);
-    cpu.set_reg(op.size, op.ra, lo);
-    mul_flags(cpu, op.size, lo, p != sext(op.size, lo) as i64);
+#[inline(always)]
+fn imul_into<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, x: u32, y: u32) {
+    let p = sext(S, x) as i64 * sext(S, y) as i64;
+    let lo = (p as u32) & mask(S);
+    cpu.set_reg(S, op.ra, lo);
+    mul_flags(cpu, S, lo, p != sext(S, lo) as i64);
 }
 
 /// IMUL r, r/m
-pub fn imul_n<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let y = cpu.read_b(op)?;
-    let x = cpu.get_reg(op.size, op.ra);
-    imul_into(cpu, op, x, y);
+fn imul_n<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let y = rm::<B, S, MEM>(cpu, op, op.rb)?;
+    let x = cpu.get_reg(S, op.ra);
+    imul_into::<B, S>(cpu, op, x, y);
     Ok(())
 }
 
 /// IMUL r, r/m, imm
-pub fn imul3<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let x = cpu.read_b(op)?;
-    imul_into(cpu, op, x, op.imm2);
+fn imul3<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let x = rm::<B, S, MEM>(cpu, op, op.rb)?;
+    imul_into::<B, S>(cpu, op, x, op.imm2);
     Ok(())
 }
 
-pub fn div<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let d = cpu.read_a(op)? as u64;
+fn div<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let d = rm::<B, S, MEM>(cpu, op, op.ra)? as u64;
     if d == 0 {
         return Err(Exc::de());
     }
-    let n = acc_get(cpu, op.size);
+    let n = acc_get(cpu, S);
     let q = n / d;
-    if q > mask(op.size) as u64 {
+    if q > mask(S) as u64 {
         return Err(Exc::de());
     }
-    acc_set(cpu, op.size, q as u32, (n % d) as u32);
+    acc_set(cpu, S, q as u32, (n % d) as u32);
     Ok(())
 }
 
-pub fn idiv<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let d = sext(op.size, cpu.read_a(op)?) as i64;
+fn idiv<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let d = sext(S, rm::<B, S, MEM>(cpu, op, op.ra)?) as i64;
     if d == 0 {
         return Err(Exc::de());
     }
-    let n = acc_get(cpu, op.size);
-    let bits = op.size as u32 * 16;
+    let n = acc_get(cpu, S);
+    let bits = S as u32 * 16;
     // Sign-extend the double-width dividend.
     let n = ((n << (64 - bits)) as i64) >> (64 - bits);
     let q = n.wrapping_div(d);
     let r = n.wrapping_rem(d);
-    let half = 1i64 << (op.size as u32 * 8 - 1);
+    let half = 1i64 << (S as u32 * 8 - 1);
     if q >= half || q < -half {
         return Err(Exc::de());
     }
-    acc_set(cpu, op.size, q as u32, r as u32);
+    acc_set(cpu, S, q as u32, r as u32);
     Ok(())
+}
+
+/// Which multiply or divide: the one-operand forms, and IMUL's two- and three-operand forms.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Form {
+    Mul,
+    Imul1,
+    Imul2,
+    Imul3,
+    Div,
+    Idiv,
+}
+
+/// The handler for `form` at the op's operand size, with its r/m operand (A for the
+/// one-operand forms, B for IMUL's others) in a register or in memory.
+pub fn select<B: Bus>(form: Form, op: &Op<B>) -> Handler<B> {
+    let mem = match form {
+        Form::Imul2 | Form::Imul3 => op.b == Kind::Mem,
+        _ => op.a == Kind::Mem,
+    };
+    macro_rules! pick {
+        ($f:ident) => {
+            match (op.size, mem) {
+                (1, false) => $f::<B, 1, false>,
+                (1, true) => $f::<B, 1, true>,
+                (2, false) => $f::<B, 2, false>,
+                (2, true) => $f::<B, 2, true>,
+                (_, false) => $f::<B, 4, false>,
+                (_, true) => $f::<B, 4, true>,
+            }
+        };
+    }
+    match form {
+        Form::Mul => pick!(mul),
+        Form::Imul1 => pick!(imul1),
+        Form::Imul2 => pick!(imul_n),
+        Form::Imul3 => pick!(imul3),
+        Form::Div => pick!(div),
+        Form::Idiv => pick!(idiv),
+    }
 }
