@@ -100,9 +100,87 @@ fn call_ret_loop() -> Program32 {
     })
 }
 
+/// Limbs per run of [`mpi_loop`].
+const MPI_LIMBS: i32 = 22_000;
+
+/// Multiply-and-subtract over big-integer limbs, shaped as GCC 12 compiles the generic C of
+/// Linux's `mpihelp_submul_1` for i386 (the 32x32 product from four 16-bit IMULs, locals in
+/// the frame, CMOV and SETB for the carries): 45 instructions per limb, ~1M instructions.
+/// RSA checks of the kernel's built-in keys spend half of a Debian boot in this loop.
+fn mpi_loop() -> Program32 {
+    program("mpi_loop", None, |a| {
+        let n = MPI_LIMBS;
+        a.mov(ebp, esp)?;
+        a.sub(esp, 0x40)?;
+        a.mov(dword_ptr(ebp - 0x10), -n)?; // limb index, counts up to zero
+        a.mov(dword_ptr(ebp - 0x28), SRC + 4 * n as u32)?; // end of the multiplicand
+        a.mov(dword_ptr(ebp - 0x20), 0x1234)?; // multiplier, low half
+        a.mov(dword_ptr(ebp - 0x18), 0x9ABC)?; // multiplier, high half
+        a.mov(dword_ptr(ebp - 0x24), DST)?; // result, as base plus offset
+        a.mov(dword_ptr(ebp - 0x1C), 4 * n as u32)?;
+        a.xor(esi, esi)?;
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.mov(ecx, dword_ptr(ebp - 0x10))?;
+        a.mov(eax, dword_ptr(ebp - 0x28))?;
+        a.mov(ebx, dword_ptr(ebp - 0x20))?;
+        a.mov(edi, dword_ptr(ebp - 0x18))?;
+        a.mov(edx, dword_ptr(eax + ecx * 4))?;
+        a.mov(eax, ebx)?;
+        a.movzx(ecx, dx)?;
+        a.shr(edx, 16)?;
+        a.imul_2(eax, ecx)?;
+        a.imul_2(ebx, edx)?;
+        a.imul_2(ecx, edi)?;
+        a.imul_2(edx, edi)?;
+        a.mov(edi, eax)?;
+        a.movzx(eax, ax)?;
+        a.shr(edi, 16)?;
+        a.add(ecx, ebx)?;
+        a.mov(dword_ptr(ebp - 0x14), edx)?;
+        a.mov(edx, edi)?;
+        a.add(edx, ecx)?;
+        a.mov(ecx, dword_ptr(ebp - 0x14))?;
+        a.add(ecx, 0x10000)?;
+        a.cmp(edx, ebx)?;
+        a.mov(edi, ecx)?;
+        a.mov(ecx, edx)?;
+        a.cmovae(edi, dword_ptr(ebp - 0x14))?;
+        a.add(eax, esi)?;
+        a.shl(ecx, 16)?;
+        a.xor(ebx, ebx)?;
+        a.add(eax, ecx)?;
+        a.mov(ecx, dword_ptr(ebp - 0x1C))?;
+        a.cmp(eax, esi)?;
+        a.mov(esi, edx)?;
+        a.mov(edx, dword_ptr(ebp - 0x24))?;
+        a.setb(bl)?;
+        a.shr(esi, 16)?;
+        a.add(edx, ecx)?;
+        a.mov(ecx, dword_ptr(ebp - 0x10))?;
+        a.mov(ecx, dword_ptr(edx + ecx * 4))?;
+        a.sub(ecx, eax)?;
+        a.mov(eax, dword_ptr(ebp - 0x10))?;
+        a.adc(ebx, esi)?;
+        a.mov(dword_ptr(edx + eax * 4), ecx)?;
+        a.mov(ecx, eax)?;
+        a.lea(esi, dword_ptr(ebx + edi))?;
+        a.add(ecx, 1)?;
+        a.mov(dword_ptr(ebp - 0x10), ecx)?;
+        a.jne(top)?;
+        a.mov(esp, ebp)
+    })
+}
+
 /// The programs of the `paged_ring3` group.
 pub fn programs() -> Vec<Program32> {
-    vec![alu_loop(), copy_loop(), rep_movsw(), call_ret_loop()]
+    vec![
+        alu_loop(),
+        copy_loop(),
+        rep_movsw(),
+        call_ret_loop(),
+        mpi_loop(),
+    ]
 }
 
 /// The paged machine with `p` loaded at [`pm::USER`].

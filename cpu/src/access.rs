@@ -105,17 +105,31 @@ impl<B: Bus> Cpu<B> {
         if !self.paging {
             return Ok(lin);
         }
-        let user = !self.sys_access && self.cpl() == 3;
-        let need = match (write, user) {
-            (false, false) => tlb::READ_SUPER,
-            (false, true) => tlb::READ_USER,
-            (true, false) => tlb::WRITE_SUPER,
-            (true, true) => tlb::WRITE_USER,
-        };
-        if let Some(p) = self.tlb.lookup(lin, need) {
-            return Ok(p | (lin & 0xFFF));
+        if let Some(p) = self.tlb_hit(lin, write) {
+            return Ok(p);
         }
-        self.walk(lin, write, user)
+        self.walk(lin, write, self.data_user())
+    }
+
+    /// Whether data accesses are checked as user accesses: CPL 3 outside the implicit
+    /// supervisor accesses of descriptor tables and the TSS.
+    #[inline(always)]
+    fn data_user(&self) -> bool {
+        // `self.cpl` is kept equal to `cpl()` (0 in real mode, 3 in virtual-8086 mode).
+        debug_assert_eq!(self.cpl, self.cpl(), "cached CPL out of step");
+        !self.sys_access && self.cpl == 3
+    }
+
+    /// The physical address of `lin` if the TLB holds it with the permission needed.
+    #[inline(always)]
+    fn tlb_hit(&mut self, lin: u32, write: bool) -> Option<u32> {
+        // READ_USER and WRITE_USER are the supervisor bits shifted by one.
+        let need = if write {
+            tlb::WRITE_SUPER
+        } else {
+            tlb::READ_SUPER
+        } << self.data_user() as u8;
+        Some(self.tlb.lookup(lin, need)? | (lin & 0xFFF))
     }
 
     #[cold]
@@ -139,12 +153,35 @@ impl<B: Bus> Cpu<B> {
         if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
             return self.lin_read_split(lin, size);
         }
-        let p = self.translate(lin, false)?;
-        Ok(match size {
-            1 => self.mem.read_u8(p) as u32,
-            2 => self.mem.read_u16(p) as u32,
-            _ => self.mem.read_u32(p),
-        })
+        if !self.paging {
+            return Ok(match size {
+                1 => self.mem.read_u8(lin) as u32,
+                2 => self.mem.read_u16(lin) as u32,
+                _ => self.mem.read_u32(lin),
+            });
+        }
+        match self.tlb_hit(lin, false) {
+            Some(p) => Ok(self.read_in_page(p, size)),
+            None => self.lin_read_miss(lin, size),
+        }
+    }
+
+    #[inline(always)]
+    fn read_in_page(&self, p: u32, size: u8) -> u32 {
+        match size {
+            1 => self.mem.read_in_page::<1>(p),
+            2 => self.mem.read_in_page::<2>(p),
+            _ => self.mem.read_in_page::<4>(p),
+        }
+    }
+
+    /// A paged read the TLB does not hold: walk, then read. Out of line, so the hit path
+    /// carries no `Result` from the walk.
+    #[cold]
+    #[inline(never)]
+    fn lin_read_miss(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        let p = self.walk(lin, false, self.data_user())?;
+        Ok(self.read_in_page(p, size))
     }
 
     #[cold]
@@ -163,12 +200,39 @@ impl<B: Bus> Cpu<B> {
         if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
             return self.lin_write_split(lin, size, v);
         }
-        let p = self.translate(lin, true)?;
-        match size {
-            1 => self.mem.write_u8(p, v as u8),
-            2 => self.mem.write_u16(p, v as u16),
-            _ => self.mem.write_u32(p, v),
+        if !self.paging {
+            match size {
+                1 => self.mem.write_u8(lin, v as u8),
+                2 => self.mem.write_u16(lin, v as u16),
+                _ => self.mem.write_u32(lin, v),
+            }
+        } else {
+            match self.tlb_hit(lin, true) {
+                Some(p) => self.write_in_page(p, size, v),
+                None => return self.lin_write_miss(lin, size, v),
+            }
         }
+        if self.mem.code_written {
+            self.stop = true;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn write_in_page(&mut self, p: u32, size: u8, v: u32) {
+        match size {
+            1 => self.mem.write_in_page::<1>(p, v),
+            2 => self.mem.write_in_page::<2>(p, v),
+            _ => self.mem.write_in_page::<4>(p, v),
+        }
+    }
+
+    /// A paged write the TLB does not hold (or holds clean): walk, then write.
+    #[cold]
+    #[inline(never)]
+    fn lin_write_miss(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        let p = self.walk(lin, true, self.data_user())?;
+        self.write_in_page(p, size, v);
         if self.mem.code_written {
             self.stop = true;
         }
