@@ -16,6 +16,20 @@ pub enum Loc {
     Mem(u32),
 }
 
+/// Any address form (see [`Cpu::ea_as`]).
+pub const EA_ANY: u8 = 0;
+/// 32-bit addressing, a base register (or none) plus displacement, no index.
+pub const EA_BASE: u8 = 1;
+
+/// The address form of an op's memory operand, for choosing a specialised handler.
+pub fn ea_form<B: Bus>(op: &Op<B>) -> u8 {
+    if op.amask == u32::MAX && op.index == crate::regs::NO_REG {
+        EA_BASE
+    } else {
+        EA_ANY
+    }
+}
+
 impl<B: Bus> Cpu<B> {
     // ---- registers -------------------------------------------------------------------------
 
@@ -62,6 +76,17 @@ impl<B: Bus> Cpu<B> {
             & op.amask
     }
 
+    /// The effective address for a handler specialised by address form (`EA_*`): the
+    /// commonest, a 32-bit base plus displacement, skips the index, scale and size mask.
+    #[inline(always)]
+    pub fn ea_as<const F: u8>(&self, op: &Op<B>) -> u32 {
+        if F == EA_BASE {
+            self.r[op.base as usize & 15].wrapping_add(op.disp)
+        } else {
+            self.ea(op)
+        }
+    }
+
     /// Checks a read of `size` bytes at `off` against the segment and returns the linear
     /// address.
     #[inline]
@@ -102,33 +127,39 @@ impl<B: Bus> Cpu<B> {
     /// Translates a linear address for a data access of the current privilege.
     #[inline(always)]
     pub fn translate(&mut self, lin: u32, write: bool) -> Result<u32, Exc> {
+        self.translate_as(lin, write, self.user())
+    }
+
+    /// Translates a linear address for an access checked as a user access (`user`) or as a
+    /// supervisor one.
+    #[inline(always)]
+    fn translate_as(&mut self, lin: u32, write: bool, user: bool) -> Result<u32, Exc> {
         if !self.paging {
             return Ok(lin);
         }
-        if let Some(p) = self.tlb_hit(lin, write) {
+        if let Some(p) = self.tlb_hit(lin, write, user) {
             return Ok(p);
         }
-        self.walk(lin, write, self.data_user())
+        self.walk(lin, write, user)
     }
 
-    /// Whether data accesses are checked as user accesses: CPL 3 outside the implicit
-    /// supervisor accesses of descriptor tables and the TSS.
+    /// Whether data accesses of the current privilege are user accesses for paging.
     #[inline(always)]
-    fn data_user(&self) -> bool {
+    fn user(&self) -> bool {
         // `self.cpl` is kept equal to `cpl()` (0 in real mode, 3 in virtual-8086 mode).
         debug_assert_eq!(self.cpl, self.cpl(), "cached CPL out of step");
-        !self.sys_access && self.cpl == 3
+        self.cpl == 3
     }
 
     /// The physical address of `lin` if the TLB holds it with the permission needed.
     #[inline(always)]
-    fn tlb_hit(&mut self, lin: u32, write: bool) -> Option<u32> {
+    fn tlb_hit(&mut self, lin: u32, write: bool, user: bool) -> Option<u32> {
         // READ_USER and WRITE_USER are the supervisor bits shifted by one.
         let need = if write {
             tlb::WRITE_SUPER
         } else {
             tlb::READ_SUPER
-        } << self.data_user() as u8;
+        } << user as u8;
         Some(self.tlb.lookup(lin, need)? | (lin & 0xFFF))
     }
 
@@ -148,11 +179,14 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
+    /// A data read at the current privilege.
     #[inline(always)]
     pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
-        if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
-            return self.lin_read_split(lin, size);
-        }
+        self.lin_read_as(lin, size, self.user())
+    }
+
+    #[inline(always)]
+    fn lin_read_as(&mut self, lin: u32, size: u8, user: bool) -> Result<u32, Exc> {
         if !self.paging {
             return Ok(match size {
                 1 => self.mem.read_u8(lin) as u32,
@@ -160,9 +194,12 @@ impl<B: Bus> Cpu<B> {
                 _ => self.mem.read_u32(lin),
             });
         }
-        match self.tlb_hit(lin, false) {
+        if (lin & 0xFFF) + size as u32 > 0x1000 {
+            return self.lin_read_split(lin, size, user);
+        }
+        match self.tlb_hit(lin, false, user) {
             Some(p) => Ok(self.read_in_page(p, size)),
-            None => self.lin_read_miss(lin, size),
+            None => self.lin_read_miss(lin, size, user),
         }
     }
 
@@ -179,37 +216,42 @@ impl<B: Bus> Cpu<B> {
     /// carries no `Result` from the walk.
     #[cold]
     #[inline(never)]
-    fn lin_read_miss(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
-        let p = self.walk(lin, false, self.data_user())?;
+    fn lin_read_miss(&mut self, lin: u32, size: u8, user: bool) -> Result<u32, Exc> {
+        let p = self.walk(lin, false, user)?;
         Ok(self.read_in_page(p, size))
     }
 
     #[cold]
     #[inline(never)]
-    fn lin_read_split(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+    fn lin_read_split(&mut self, lin: u32, size: u8, user: bool) -> Result<u32, Exc> {
         let mut v = 0u32;
         for i in 0..size as u32 {
-            let p = self.translate(lin.wrapping_add(i), false)?;
+            let p = self.translate_as(lin.wrapping_add(i), false, user)?;
             v |= (self.mem.read_u8(p) as u32) << (8 * i);
         }
         Ok(v)
     }
 
+    /// A data write at the current privilege.
     #[inline(always)]
     pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
-        if self.paging && (lin & 0xFFF) + size as u32 > 0x1000 {
-            return self.lin_write_split(lin, size, v);
-        }
+        self.lin_write_as(lin, size, v, self.user())
+    }
+
+    #[inline(always)]
+    fn lin_write_as(&mut self, lin: u32, size: u8, v: u32, user: bool) -> Result<(), Exc> {
         if !self.paging {
             match size {
                 1 => self.mem.write_u8(lin, v as u8),
                 2 => self.mem.write_u16(lin, v as u16),
                 _ => self.mem.write_u32(lin, v),
             }
+        } else if (lin & 0xFFF) + size as u32 > 0x1000 {
+            return self.lin_write_split(lin, size, v, user);
         } else {
-            match self.tlb_hit(lin, true) {
+            match self.tlb_hit(lin, true, user) {
                 Some(p) => self.write_in_page(p, size, v),
-                None => return self.lin_write_miss(lin, size, v),
+                None => return self.lin_write_miss(lin, size, v, user),
             }
         }
         if self.mem.code_written {
@@ -230,8 +272,8 @@ impl<B: Bus> Cpu<B> {
     /// A paged write the TLB does not hold (or holds clean): walk, then write.
     #[cold]
     #[inline(never)]
-    fn lin_write_miss(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
-        let p = self.walk(lin, true, self.data_user())?;
+    fn lin_write_miss(&mut self, lin: u32, size: u8, v: u32, user: bool) -> Result<(), Exc> {
+        let p = self.walk(lin, true, user)?;
         self.write_in_page(p, size, v);
         if self.mem.code_written {
             self.stop = true;
@@ -243,11 +285,11 @@ impl<B: Bus> Cpu<B> {
     /// written.
     #[cold]
     #[inline(never)]
-    fn lin_write_split(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+    fn lin_write_split(&mut self, lin: u32, size: u8, v: u32, user: bool) -> Result<(), Exc> {
         let end = lin.wrapping_add(size as u32 - 1);
-        let p0 = self.translate(lin, true)?;
+        let p0 = self.translate_as(lin, true, user)?;
         // CR2 names the first byte on the second page if that one faults.
-        let p1 = self.translate(end & !0xFFF, true)?;
+        let p1 = self.translate_as(end & !0xFFF, true, user)?;
         for i in 0..size as u32 {
             let a = lin.wrapping_add(i);
             let p = if a & !0xFFF == lin & !0xFFF {
@@ -266,17 +308,11 @@ impl<B: Bus> Cpu<B> {
     /// Implicit supervisor reads and writes (descriptor tables, TSS, IDT): privilege checks
     /// of paging treat them as CPL 0 whatever the current level.
     pub fn sys_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
-        let old = std::mem::replace(&mut self.sys_access, true);
-        let r = self.lin_read(lin, size);
-        self.sys_access = old;
-        r
+        self.lin_read_as(lin, size, false)
     }
 
     pub fn sys_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
-        let old = std::mem::replace(&mut self.sys_access, true);
-        let r = self.lin_write(lin, size, v);
-        self.sys_access = old;
-        r
+        self.lin_write_as(lin, size, v, false)
     }
 
     /// Translates a linear code address for an instruction fetch at the current privilege.

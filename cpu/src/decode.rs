@@ -495,7 +495,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         | M::Setl
         | M::Setge
         | M::Setle
-        | M::Setg => bits::setcc,
+        | M::Setg => bits::select_cc(false, op),
         M::Cmovo
         | M::Cmovno
         | M::Cmovb
@@ -511,7 +511,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         | M::Cmovl
         | M::Cmovge
         | M::Cmovle
-        | M::Cmovg => bits::cmovcc,
+        | M::Cmovg => bits::select_cc(true, op),
 
         M::Mov => match (op.a, op.b) {
             (Kind::Cr, Kind::Reg) => system::mov_to_cr,

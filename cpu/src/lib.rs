@@ -145,8 +145,6 @@ pub struct Cpu<B: Bus> {
     pub(crate) paging: bool,
     pub(crate) pmode: emu_mmu::PagingMode,
     pub tlb: emu_mmu::Tlb,
-    /// Implicit supervisor access in progress (descriptor tables, TSS, IDT).
-    pub(crate) sys_access: bool,
     /// SYSENTER_CS/ESP/EIP MSRs.
     pub sysenter: [u32; 3],
     /// Privilege level of the code segment (protected mode).
@@ -210,7 +208,6 @@ impl<B: Bus> Cpu<B> {
             paging: false,
             pmode: Default::default(),
             tlb: Default::default(),
-            sys_access: false,
             sysenter: [0; 3],
             cpl: 0,
             tsc_offset: 0,
@@ -269,7 +266,6 @@ impl<B: Bus> Cpu<B> {
         self.paging = false;
         self.pmode = Default::default();
         self.tlb.flush(false);
-        self.sys_access = false;
         self.sysenter = [0; 3];
         self.ldtr = Seg::null(0);
         self.ldtr.limit = 0xFFFF;

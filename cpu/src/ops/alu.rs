@@ -1,6 +1,7 @@
 //! Two- and one-operand integer arithmetic and logic.
 
 use super::mask;
+use crate::access::{ea_form, EA_ANY, EA_BASE};
 use crate::decode::Op;
 use crate::exception::Exc;
 use crate::flags::LazyOp;
@@ -84,11 +85,11 @@ fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
 }
 
 /// Register destination, memory source.
-fn binary_reg_mem<B: Bus, const K: u8, const S: u8>(
+fn binary_reg_mem<B: Bus, const K: u8, const S: u8, const F: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let src = cpu.read_mem(op.seg, cpu.ea(op), S)?;
+    let src = cpu.read_mem(op.seg, cpu.ea_as::<F>(op), S)?;
     into_reg::<B, K, S>(cpu, op, src);
     Ok(())
 }
@@ -118,9 +119,12 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
                 (Kind::Reg, Kind::Imm, 1) => binary_reg::<B, K, 1, true>,
                 (Kind::Reg, Kind::Imm, 2) => binary_reg::<B, K, 2, true>,
                 (Kind::Reg, Kind::Imm, 4) => binary_reg::<B, K, 4, true>,
-                (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => binary_reg_mem::<B, K, 1>,
-                (Kind::Reg, Kind::Mem, 2) if op.size2 == 2 => binary_reg_mem::<B, K, 2>,
-                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4>,
+                (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => binary_reg_mem::<B, K, 1, EA_ANY>,
+                (Kind::Reg, Kind::Mem, 2) if op.size2 == 2 => binary_reg_mem::<B, K, 2, EA_ANY>,
+                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 && ea_form(op) == EA_BASE => {
+                    binary_reg_mem::<B, K, 4, EA_BASE>
+                }
+                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4, EA_ANY>,
                 _ => binary::<B, K>,
             }
         }};

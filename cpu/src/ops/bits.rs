@@ -95,16 +95,56 @@ pub fn bswap<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-pub fn setcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let v = cpu.cond(op.aux) as u32;
-    cpu.write_a(op, v)
+fn setcc_reg<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.cond(CC) as u32;
+    cpu.set_reg(1, op.ra, v);
+    Ok(())
+}
+
+fn setcc_mem<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.cond(CC) as u32;
+    cpu.write_mem(op.seg, cpu.ea(op), 1, v)
 }
 
 /// CMOVcc reads its source whether or not it moves (a bad address faults either way).
-pub fn cmovcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let v = cpu.read_b(op)?;
-    if cpu.cond(op.aux) {
-        cpu.set_reg(op.size, op.ra, v);
+fn cmovcc<B: Bus, const CC: u8, const S: u8, const MEM: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let v = if MEM {
+        cpu.read_mem(op.seg, cpu.ea(op), S)?
+    } else {
+        cpu.get_reg(S, op.rb)
+    };
+    if cpu.cond(CC) {
+        cpu.set_reg(S, op.ra, v);
     }
     Ok(())
+}
+
+/// SETcc and CMOVcc specialised by condition (`op.aux`), and CMOVcc by size and source
+/// form: compiled code uses them for branch-free carries and minimums in hot loops.
+pub fn select_cc<B: Bus>(cmov: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+    macro_rules! pick {
+        ($($cc:literal)*) => {
+            match (cmov, op.aux & 15, op.size, op.b == Kind::Mem, op.a == Kind::Mem) {
+                $(
+                    (false, $cc, _, _, false) => setcc_reg::<B, $cc> as crate::decode::Handler<B>,
+                    (false, $cc, _, _, true) => setcc_mem::<B, $cc>,
+                    (true, $cc, 2, false, _) => cmovcc::<B, $cc, 2, false>,
+                    (true, $cc, 2, true, _) => cmovcc::<B, $cc, 2, true>,
+                    (true, $cc, _, false, _) => cmovcc::<B, $cc, 4, false>,
+                    (true, $cc, _, true, _) => cmovcc::<B, $cc, 4, true>,
+                )*
+                // Condition 15 (G), the only one left.
+                (false, _, _, _, false) => setcc_reg::<B, 15>,
+                (false, _, _, _, true) => setcc_mem::<B, 15>,
+                (true, _, 2, false, _) => cmovcc::<B, 15, 2, false>,
+                (true, _, 2, true, _) => cmovcc::<B, 15, 2, true>,
+                (true, _, _, false, _) => cmovcc::<B, 15, 4, false>,
+                (true, _, _, true, _) => cmovcc::<B, 15, 4, true>,
+            }
+        };
+    }
+    pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14)
 }

@@ -1,6 +1,7 @@
 //! Data movement, conversions, flag instructions, port I/O and miscellany.
 
 use super::{mask, sext};
+use crate::access::{ea_form, EA_ANY, EA_BASE};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{self, LazyOp};
@@ -57,22 +58,26 @@ fn mov_ri<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
     Ok(())
 }
 
-fn mov_load<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let v = cpu.read_mem(op.seg, cpu.ea(op), S)?;
+fn mov_load<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let v = cpu.read_mem(op.seg, cpu.ea_as::<F>(op), S)?;
     cpu.set_reg(S, op.ra, v);
     Ok(())
 }
 
-fn mov_store<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+fn mov_store<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.get_reg(S, op.rb);
-    cpu.write_mem(op.seg, cpu.ea(op), S, v)
+    cpu.write_mem(op.seg, cpu.ea_as::<F>(op), S, v)
 }
 
-fn mov_store_imm<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    cpu.write_mem(op.seg, cpu.ea(op), S, op.imm)
+fn mov_store_imm<B: Bus, const S: u8, const F: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    cpu.write_mem(op.seg, cpu.ea_as::<F>(op), S, op.imm)
 }
 
-/// MOV between registers, memory and immediates, specialised by form and size.
+/// MOV between registers, memory and immediates, specialised by form, size and (for memory)
+/// address form.
 pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
     macro_rules! by_size {
         ($f:ident) => {
@@ -83,12 +88,24 @@ pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
             }
         };
     }
+    macro_rules! by_size_ea {
+        ($f:ident) => {
+            match (op.size, ea_form(op)) {
+                (1, EA_BASE) => $f::<B, 1, EA_BASE>,
+                (2, EA_BASE) => $f::<B, 2, EA_BASE>,
+                (_, EA_BASE) => $f::<B, 4, EA_BASE>,
+                (1, _) => $f::<B, 1, EA_ANY>,
+                (2, _) => $f::<B, 2, EA_ANY>,
+                _ => $f::<B, 4, EA_ANY>,
+            }
+        };
+    }
     match (op.a, op.b) {
         (Kind::Reg, Kind::Reg) if op.size == op.size2 => by_size!(mov_rr),
         (Kind::Reg, Kind::Imm) => by_size!(mov_ri),
-        (Kind::Reg, Kind::Mem) if op.size == op.size2 => by_size!(mov_load),
-        (Kind::Mem, Kind::Reg) if op.size == op.size2 => by_size!(mov_store),
-        (Kind::Mem, Kind::Imm) => by_size!(mov_store_imm),
+        (Kind::Reg, Kind::Mem) if op.size == op.size2 => by_size_ea!(mov_load),
+        (Kind::Mem, Kind::Reg) if op.size == op.size2 => by_size_ea!(mov_store),
+        (Kind::Mem, Kind::Imm) => by_size_ea!(mov_store_imm),
         _ => mov,
     }
 }
@@ -128,10 +145,14 @@ pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Handler<B
         (false, Kind::Reg, 2) => movx_reg::<B, false, 2>,
         (true, Kind::Reg, 1) => movx_reg::<B, true, 1>,
         (true, Kind::Reg, 2) => movx_reg::<B, true, 2>,
-        (false, Kind::Mem, 1) => movx_mem::<B, false, 1>,
-        (false, Kind::Mem, 2) => movx_mem::<B, false, 2>,
-        (true, Kind::Mem, 1) => movx_mem::<B, true, 1>,
-        (true, Kind::Mem, 2) => movx_mem::<B, true, 2>,
+        (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem::<B, false, 1, EA_BASE>,
+        (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem::<B, false, 2, EA_BASE>,
+        (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem::<B, true, 1, EA_BASE>,
+        (true, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem::<B, true, 2, EA_BASE>,
+        (false, Kind::Mem, 1) => movx_mem::<B, false, 1, EA_ANY>,
+        (false, Kind::Mem, 2) => movx_mem::<B, false, 2, EA_ANY>,
+        (true, Kind::Mem, 1) => movx_mem::<B, true, 1, EA_ANY>,
+        (true, Kind::Mem, 2) => movx_mem::<B, true, 2, EA_ANY>,
         (false, ..) => movzx::<B>,
         (true, ..) => movsx::<B>,
     }
@@ -147,11 +168,11 @@ fn movx_reg<B: Bus, const SIGNED: bool, const S2: u8>(
     Ok(())
 }
 
-fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8>(
+fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let v = cpu.read_mem(op.seg, cpu.ea(op), S2)?;
+    let v = cpu.read_mem(op.seg, cpu.ea_as::<F>(op), S2)?;
     let v = if SIGNED { sext(S2, v) as u32 } else { v };
     cpu.set_reg(op.size, op.ra, v);
     Ok(())
