@@ -144,29 +144,38 @@ impl<B: Bus> BlockCache<B> {
         self.table.fill(EMPTY_SET);
     }
 
-    /// Finds a still-valid block for `key`.
-    #[inline]
+    /// Finds a still-valid block for `key`: first among the last block's two successors
+    /// (inlined; most lookups end here), then in the table.
+    #[inline(always)]
     pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Span> {
         let prev = self.last;
         self.prev = prev;
-        self.last = NO_BLOCK;
         let chained = match self.blocks.get(prev as usize) {
-            Some(p) if p.next_key[0] == key => Some(p.next_idx[0]),
-            Some(p) if p.next_key[1] == key => Some(p.next_idx[1]),
-            _ => None,
+            Some(p) if p.next_key[0] == key => p.next_idx[0],
+            Some(p) if p.next_key[1] == key => p.next_idx[1],
+            _ => return self.lookup_table(key, mem, prev),
         };
-        let idx = match chained {
-            Some(i) => i,
-            None => {
-                let set = self.table.get(set_of(key))?;
-                let i = set.0.iter().find(|w| w.key == key)?.idx;
-                if let Some(p) = self.blocks.get_mut(prev as usize) {
-                    p.next_key = [key, p.next_key[0]];
-                    p.next_idx = [i, p.next_idx[0]];
-                }
-                i
-            }
-        };
+        self.validate(chained, mem)
+    }
+
+    /// The table half of [`BlockCache::lookup`]; a hit becomes the last block's newest
+    /// successor.
+    #[inline(never)]
+    fn lookup_table(&mut self, key: u64, mem: &Memory, prev: u32) -> Option<Span> {
+        self.last = NO_BLOCK;
+        let set = self.table.get(set_of(key))?;
+        let i = set.0.iter().find(|w| w.key == key)?.idx;
+        if let Some(p) = self.blocks.get_mut(prev as usize) {
+            p.next_key = [key, p.next_key[0]];
+            p.next_idx = [i, p.next_idx[0]];
+        }
+        self.validate(i, mem)
+    }
+
+    /// Block `idx` if no write has touched its code since it was decoded.
+    #[inline(always)]
+    fn validate(&mut self, idx: u32, mem: &Memory) -> Option<Span> {
+        self.last = NO_BLOCK;
         let b = self.blocks.get(idx as usize)?;
         if mem.code_gen(b.phys) != b.gen || (b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2)
         {
