@@ -40,15 +40,34 @@ pub(crate) struct Block {
     pub next_idx: [u32; 2],
 }
 
-/// What running a block needs of it: its ops and the page its last instruction ends on. Small
-/// enough to come back from a lookup in registers.
+/// What running a block needs of it: its ops and the page its last instruction ends on.
+/// Four 32-bit words: when it is spilled to the stack, each load matches the store that
+/// wrote it (two `bool`s stored as 16 bits and reloaded with their padding as 32 stalled
+/// store forwarding on every block).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Span {
     pub start: u32,
     pub len: u32,
     pub phys2: u32,
-    pub self_loop: bool,
-    pub near_exit: bool,
+    /// [`SELF_LOOP`] and [`NEAR_EXIT`].
+    pub flags: u32,
+}
+
+/// The block ends in a near branch to its own start.
+pub(crate) const SELF_LOOP: u32 = 1;
+/// The block ends in a near jump, call or return.
+pub(crate) const NEAR_EXIT: u32 = 2;
+
+impl Span {
+    #[inline(always)]
+    pub(crate) fn self_loop(&self) -> bool {
+        self.flags & SELF_LOOP != 0
+    }
+
+    #[inline(always)]
+    pub(crate) fn near_exit(&self) -> bool {
+        self.flags & NEAR_EXIT != 0
+    }
 }
 
 impl Block {
@@ -57,8 +76,7 @@ impl Block {
             start: self.start,
             len: self.len,
             phys2: self.phys2,
-            self_loop: self.self_loop,
-            near_exit: self.near_exit,
+            flags: (self.self_loop as u32) * SELF_LOOP | (self.near_exit as u32) * NEAR_EXIT,
         }
     }
 }

@@ -129,7 +129,7 @@ impl<B: Bus> Cpu<B> {
                 }
                 // Whatever follows, the run loop would first check these (in its order).
                 if single
-                    || !blk.near_exit
+                    || !blk.near_exit()
                     || self.icount >= end
                     || self.shutdown
                     || self.halted
@@ -140,7 +140,7 @@ impl<B: Bus> Cpu<B> {
                 {
                     break 'chain;
                 }
-                if !(blk.self_loop && self.eip == entry) {
+                if !(blk.self_loop() && self.eip == entry) {
                     break;
                 }
                 self.stats.block_hits += 1;
