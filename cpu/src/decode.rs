@@ -121,7 +121,8 @@ impl<B: Bus> Op<B> {
 /// that may raise an interrupt, mode and table registers, segment loads).
 pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
     ins.is_invalid()
-        || ins.flow_control() != iced_x86::FlowControl::Next
+        // Jcc is the exception: its handler stops the block when taken (see `jcc_taken`).
+        || (ins.flow_control() != iced_x86::FlowControl::Next && !ins.is_jcc_short_or_near())
         || matches!(
             op.mnemonic,
             M::Hlt

@@ -106,6 +106,8 @@ impl<B: Bus> Cpu<B> {
             loop {
                 let base = self.icount;
                 self.icount = base + ops.len() as u64;
+                // A conditional branch inside the block was taken (a near transfer).
+                let mut taken = false;
                 for (i, op) in ops.iter().enumerate() {
                     let start = self.eip;
                     // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults
@@ -119,17 +121,23 @@ impl<B: Bus> Cpu<B> {
                         return self.exception(e);
                     }
                     if self.stop {
-                        // A write to code (maybe this block's), or a state change the run
-                        // loop must see: go back to it.
                         self.icount = base + i as u64 + 1;
                         self.stop = false;
+                        if self.taken {
+                            self.taken = false;
+                            // Uncached, every instruction goes back to the run loop.
+                            taken = self.block_cache_enabled;
+                            break;
+                        }
+                        // A write to code (maybe this block's), or a state change the run
+                        // loop must see: go back to it.
                         self.mem.code_written = false;
                         break 'chain;
                     }
                 }
                 // Whatever follows, the run loop would first check these (in its order).
                 if single
-                    || !blk.near_exit()
+                    || !(blk.near_exit() || taken)
                     || self.icount >= end
                     || self.shutdown
                     || self.halted
@@ -140,7 +148,7 @@ impl<B: Bus> Cpu<B> {
                 {
                     break 'chain;
                 }
-                if !(blk.self_loop() && self.eip == entry) {
+                if !((blk.self_loop() || taken) && self.eip == entry) {
                     break;
                 }
                 self.stats.block_hits += 1;

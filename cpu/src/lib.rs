@@ -163,6 +163,9 @@ pub struct Cpu<B: Bus> {
     /// Set by a handler when the current block must end after this instruction
     /// (interrupt shadow, mode change, I/O that may raise an interrupt).
     pub(crate) stop: bool,
+    /// With `stop`: a conditional branch inside a block was taken. The block ends there, as
+    /// blocks end at their last branch: chaining to the target goes on.
+    pub(crate) taken: bool,
     /// Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS).
     pub(crate) int_shadow: bool,
     /// Decoded blocks; taken out of `self` while a block runs.
@@ -218,6 +221,7 @@ impl<B: Bus> Cpu<B> {
             halted: false,
             shutdown: false,
             stop: false,
+            taken: false,
             int_shadow: false,
             cache: BlockCache::new(),
             block_cache_enabled: true,

@@ -40,16 +40,26 @@ pub fn select_jcc<B: Bus>(cc: u8) -> crate::decode::Handler<B> {
     pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 }
 
+/// A taken conditional branch: Jcc does not end its block (the not-taken path runs on in
+/// it), so a taken one stops the block here.
+#[inline(always)]
+fn jcc_taken<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+    cpu.stop = true;
+    cpu.taken = true;
+    Ok(())
+}
+
 fn jcc_cc<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if cpu.cond(CC) {
-        near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+        return jcc_taken(cpu, op);
     }
     Ok(())
 }
 
 pub fn jcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if cpu.cond(op.aux) {
-        near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
+        return jcc_taken(cpu, op);
     }
     Ok(())
 }
