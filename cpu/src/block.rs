@@ -76,7 +76,7 @@ impl Block {
             start: self.start,
             len: self.len,
             phys2: self.phys2,
-            flags: (self.self_loop as u32) * SELF_LOOP | (self.near_exit as u32) * NEAR_EXIT,
+            flags: ((self.self_loop as u32) * SELF_LOOP) | ((self.near_exit as u32) * NEAR_EXIT),
         }
     }
 }
