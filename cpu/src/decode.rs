@@ -586,17 +586,17 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
 
         M::Jmp => match op.a {
             Kind::Imm if is_far(ins) => control::jmp_far,
-            Kind::Imm => control::jmp_rel,
+            Kind::Imm => control::select_jmp_rel(op.osize),
             Kind::Mem if is_far_mem(ins) => control::jmp_far_mem,
             _ => control::jmp_near_rm,
         },
         M::Call => match op.a {
             Kind::Imm if is_far(ins) => control::call_far,
-            Kind::Imm => control::call_rel,
+            Kind::Imm => control::select_call_rel(op.osize),
             Kind::Mem if is_far_mem(ins) => control::call_far_mem,
             _ => control::call_near_rm,
         },
-        M::Ret => control::ret,
+        M::Ret => control::select_ret(op),
         M::Retf => control::retf,
         M::Jo
         | M::Jno
@@ -613,7 +613,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         | M::Jl
         | M::Jge
         | M::Jle
-        | M::Jg => control::select_jcc(op.aux),
+        | M::Jg => control::select_jcc(op.aux, op.osize),
         M::Jcxz | M::Jecxz => control::jcxz,
         M::Loop => control::loop_,
         M::Loope => control::loope,

@@ -7,7 +7,7 @@ use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
 
 /// Sets EIP to a near target truncated to the operand size, checking the CS limit.
-#[inline]
+#[inline(always)]
 fn near_to<B: Bus>(cpu: &mut Cpu<B>, target: u32, osize: u8) -> Result<(), Exc> {
     let t = target & mask(osize);
     if t > cpu.seg[SegReg::Cs as usize].limit {
@@ -17,27 +17,37 @@ fn near_to<B: Bus>(cpu: &mut Cpu<B>, target: u32, osize: u8) -> Result<(), Exc> 
     Ok(())
 }
 
-pub fn jmp_rel<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)
-}
-
 pub fn jmp_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let t = cpu.read_a(op)?;
     near_to(cpu, t, op.size)
 }
 
 /// Jcc with the condition fixed at decode time, so the flag test folds to the one or two
-/// lazy-flag computations it needs.
-pub fn select_jcc<B: Bus>(cc: u8) -> crate::decode::Handler<B> {
+/// lazy-flag computations it needs; 32-bit operand size, the common case, also fixed (no
+/// truncation of the target).
+pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Handler<B> {
     macro_rules! pick {
         ($($n:literal)*) => {
-            match cc {
-                $($n => jcc_cc::<B, $n> as crate::decode::Handler<B>,)*
+            match (cc, osize) {
+                $(($n, 4) => jcc_cc::<B, $n, 4> as crate::decode::Handler<B>,)*
+                $(($n, _) => jcc_cc::<B, $n, 2>,)*
                 _ => jcc::<B>,
             }
         };
     }
     pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+}
+
+/// JMP rel by operand size.
+pub fn select_jmp_rel<B: Bus>(osize: u8) -> crate::decode::Handler<B> {
+    match osize {
+        4 => jmp_rel_o::<B, 4>,
+        _ => jmp_rel_o::<B, 2>,
+    }
+}
+
+fn jmp_rel_o<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    near_to(cpu, cpu.eip.wrapping_add(op.imm), O)
 }
 
 /// A taken conditional branch: Jcc does not end its block (the not-taken path runs on in
@@ -50,9 +60,11 @@ fn jcc_taken<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-fn jcc_cc<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+fn jcc_cc<B: Bus, const CC: u8, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     if cpu.cond(CC) {
-        return jcc_taken(cpu, op);
+        near_to(cpu, cpu.eip.wrapping_add(op.imm), O)?;
+        cpu.stop = true;
+        cpu.taken = true;
     }
     Ok(())
 }
@@ -108,13 +120,21 @@ pub fn loopne<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     loop_common(cpu, op, !z)
 }
 
-pub fn call_rel<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// CALL rel by operand size.
+pub fn select_call_rel<B: Bus>(osize: u8) -> crate::decode::Handler<B> {
+    match osize {
+        4 => call_rel::<B, 4>,
+        _ => call_rel::<B, 2>,
+    }
+}
+
+fn call_rel<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let ret = cpu.eip;
-    let t = cpu.eip.wrapping_add(op.imm) & mask(op.osize);
+    let t = cpu.eip.wrapping_add(op.imm) & mask(O);
     if t > cpu.seg[SegReg::Cs as usize].limit {
         return Err(Exc::gp(0));
     }
-    cpu.push(op.osize, ret)?;
+    cpu.push(O, ret)?;
     cpu.eip = t;
     Ok(())
 }
@@ -130,15 +150,20 @@ pub fn call_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// RET [imm16]
-pub fn ret<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let t = cpu.peek(0, op.osize)?;
-    near_to(cpu, t, op.osize)?;
-    let n = op.osize as u32
-        + if op.a == crate::decode::Kind::Imm {
-            op.imm & 0xFFFF
-        } else {
-            0
-        };
+/// RET (near), by operand size and whether it releases stack bytes (RET imm16).
+pub fn select_ret<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+    match (op.osize, op.a == crate::decode::Kind::Imm) {
+        (4, false) => ret::<B, 4, false>,
+        (4, true) => ret::<B, 4, true>,
+        (_, false) => ret::<B, 2, false>,
+        (_, true) => ret::<B, 2, true>,
+    }
+}
+
+fn ret<B: Bus, const O: u8, const IMM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let t = cpu.peek(0, O)?;
+    near_to(cpu, t, O)?;
+    let n = O as u32 + if IMM { op.imm & 0xFFFF } else { 0 };
     cpu.add_sp(n);
     Ok(())
 }
