@@ -172,6 +172,38 @@ fn mpi_loop() -> Program32 {
     })
 }
 
+/// The guest x87 benchmark loop of `testdata/guests/emubench.c` at ring 3: m64 loads,
+/// arithmetic and a store, FLD ST(0), a square and FSQRT; 12 instructions per iteration
+/// (10 x87), ~1M instructions.
+fn x87_mem_loop() -> Program32 {
+    program("x87_mem_loop", None, |a| {
+        // x = 0.1, a = 1.25, b = 0.5, c = 2.0, h = 0.5 at SRC, SRC+8, ... SRC+32.
+        for (i, v) in [0.1f64, 1.25, 0.5, 2.0, 0.5].iter().enumerate() {
+            let bits = v.to_bits();
+            let at = SRC + 8 * i as u32;
+            a.mov(dword_ptr(at), bits as u32)?;
+            a.mov(dword_ptr(at + 4), (bits >> 32) as u32)?;
+        }
+        a.mov(ebx, SRC)?;
+        a.fninit()?;
+        a.mov(ecx, 83_334)?;
+        let mut top = a.create_label();
+        a.set_label(&mut top)?;
+        a.fld(qword_ptr(ebx))?;
+        a.fmul(qword_ptr(ebx + 8))?;
+        a.fadd(qword_ptr(ebx + 16))?;
+        a.fdiv(qword_ptr(ebx + 24))?;
+        a.fld(st0)?;
+        a.fmul_2(st0, st0)?;
+        a.fsqrt()?;
+        a.faddp(st1, st0)?;
+        a.fmul(qword_ptr(ebx + 32))?;
+        a.fstp(qword_ptr(ebx))?;
+        a.dec(ecx)?;
+        a.jnz(top)
+    })
+}
+
 /// The programs of the `paged_ring3` group.
 pub fn programs() -> Vec<Program32> {
     vec![
@@ -180,6 +212,7 @@ pub fn programs() -> Vec<Program32> {
         rep_movsw(),
         call_ret_loop(),
         mpi_loop(),
+        x87_mem_loop(),
     ]
 }
 

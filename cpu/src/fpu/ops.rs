@@ -576,6 +576,31 @@ impl Fpu {
         true
     }
 
+    /// [`Fpu::farith_mem`] under the default control word when ST(0) is full and both
+    /// operands normal; false (nothing changed) otherwise.
+    #[inline(always)]
+    pub fn farith_mem_fast_default(&mut self, op: FOp, src: Src) -> bool {
+        let p0 = self.phys(0);
+        if (self.valid >> p0) & 1 == 0 {
+            return false;
+        }
+        let d = self.reg(p0);
+        let Some(s) = src.normal() else {
+            return false;
+        };
+        if !soft::is_normal(d) {
+            return false;
+        }
+        let (aop, rev) = binop(op);
+        let (a, b) = if rev { (s, d) } else { (d, s) };
+        let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
+            return false;
+        };
+        self.set_reg(p0, r);
+        self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
+        true
+    }
+
     /// ST(i) and ST(j) are both non-empty.
     #[inline(always)]
     fn both_full(&self, i: u8, j: u8) -> bool {

@@ -717,13 +717,20 @@ fn isqrt(m: u128) -> (u64, u128) {
     // dropping its low 17 bits (far below one in the step) makes it an i64.
     let r0 = (m.wrapping_sub(s0 as u128 * s0 as u128) as i128 >> 17) as i64;
     let mut s = s0.saturating_add_signed((r0 as f64 * k) as i64);
-    while (s as u128) * (s as u128) > m {
+    // s is now within a step or two of the root; fix it up on the residual m - s^2 (small,
+    // so exact as an i128), one addition per step: squaring in each test of the loop let
+    // the compiler unroll it into a dozen speculative 128-bit products.
+    let mut r = m.wrapping_sub(s as u128 * s as u128) as i128;
+    while r < 0 {
         s -= 1;
+        r += 2 * s as i128 + 1;
     }
-    while s < u64::MAX && (s as u128 + 1) * (s as u128 + 1) <= m {
+    // (s + 1)^2 <= m exactly when r >= 2s + 1; never true for s = 2^64 - 1 (m < 2^128).
+    while r > 2 * s as i128 {
+        r -= 2 * s as i128 + 1;
         s += 1;
     }
-    (s, m - (s as u128) * (s as u128))
+    (s, r as u128)
 }
 
 /// FSQRT of a positive normal number at 64-bit precision, rounding to nearest: (result,

@@ -109,7 +109,8 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ha
         (1, 1, false) => fxch_for(modrm & 7),
         (1, 7, false) if modrm == 0xFA => fsqrt,
         (5, 2 | 3, false) => fst_sti,
-        (0 | 4, 0 | 1 | 4..=7, true) => arith_mem_real,
+        (0, 0 | 1 | 4..=7, true) => arith_mem_for::<B, false>(reg),
+        (4, 0 | 1 | 4..=7, true) => arith_mem_for::<B, true>(reg),
         (1 | 5, 0, true) => fld_mem_real,
         (1 | 5, 2 | 3, true) => fst_mem_real,
         _ => return None,
@@ -308,6 +309,50 @@ fn read_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Result<Src, Exc> 
     }
     let hi = cpu.read_mem(op.seg, ea.wrapping_add(4) & op.amask, 4)?;
     Ok(Src::F64(lo as u64 | (hi as u64) << 32))
+}
+
+/// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
+fn arith_mem_for<B: Bus, const DBL: bool>(reg: u8) -> crate::decode::Handler<B> {
+    match reg {
+        0 => arith_mem::<B, 0, DBL>,
+        1 => arith_mem::<B, 1, DBL>,
+        4 => arith_mem::<B, 4, DBL>,
+        5 => arith_mem::<B, 5, DBL>,
+        6 => arith_mem::<B, 6, DBL>,
+        _ => arith_mem::<B, 7, DBL>,
+    }
+}
+
+/// FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR m32/m64 with the operation and size fixed: the fast
+/// path under the default control word with normal operands, the general handler otherwise
+/// (which reads the operand again; a read has no side effect once it has not faulted).
+fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    if fast_ready(cpu) {
+        let ea = cpu.ea(op);
+        let lo = cpu.read_mem(op.seg, ea, 4)?;
+        let src = if DBL {
+            let hi = cpu.read_mem(op.seg, ea.wrapping_add(4) & op.amask, 4)?;
+            Src::F64(lo as u64 | (hi as u64) << 32)
+        } else {
+            Src::F32(lo)
+        };
+        record_mem(cpu, op, ea);
+        let f = match REG {
+            0 => FOp::Add,
+            1 => FOp::Mul,
+            4 => FOp::Sub,
+            5 => FOp::SubR,
+            6 => FOp::Div,
+            _ => FOp::DivR,
+        };
+        if cpu.fpu.farith_mem_fast_default(f, src) {
+            return Ok(());
+        }
+    }
+    arith_mem_real(cpu, op)
 }
 
 /// D8 /r, DC /r (not the compares): ST(0) = ST(0) op m32/m64 real.
