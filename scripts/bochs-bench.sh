@@ -86,9 +86,9 @@ cyl_bytes=$((16 * 63 * 512))
 # figure here is the row's time on the host, from the arrival of its EMUBENCH-MARK line on
 # COM1 to that of its result line, with the event or instruction count the program reports
 # (as guest-bench.sh's host-timed column for emu); the guest's own figures are kept beside
-# them (`bochs_guest_clock`). A row's host time includes sending its result line over the
-# emulated 115200-baud UART, about 5 ms more than the MARK line: rows last 0.3 s or more at
-# --scale 1. sync=realtime is chosen so timed waits on the PIT take wall time, as they do in
+# them (`bochs_guest_clock`). A row's host time also holds the console's latency: the same
+# timing of QEMU, whose guest clock is wall time, came out 1-4 ms a row longer than the
+# program's own figures, and Bochs's rows last 0.3 s or more at --scale 1. sync=realtime is chosen so timed waits on the PIT take wall time, as they do in
 # emu (paced) and QEMU; a boot measured with sync=none took as long (64.7 s against 66.0 s,
 # ips 50M): this boot hardly waits. sync=slowdown would hold Bochs to ips, below its full speed. ips
 # 100M is about the rate Bochs runs this guest's kernel at on this machine (guest uptime
