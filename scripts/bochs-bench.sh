@@ -205,7 +205,9 @@ if wants bench; then
     : >"$log"
     setsid timeout -s KILL "$limit" "${bench_cmd[@]}" </dev/null >"$dir/bench-bochs.out" 2>&1 &
     pid=$!
+    disown "$pid" # Bash would report the kill below; tail --pid waits for the end instead
     while [ ! -e "$com" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    [ -e "$com" ] || die "Bochs ended before opening COM1; see $dir/bench-bochs.out"
     tail -F -n +1 --pid="$pid" "$com" 2>/dev/null | while IFS= read -r line; do
         line=${line%$'\r'}
         printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$log"
@@ -215,8 +217,7 @@ if wants bench; then
         case $line in
             EMUBENCH-EXIT* | *"Kernel panic"*) kill -KILL -- "-$pid" 2>/dev/null || true ;;
         esac
-    done
-    { wait "$pid" || true; } 2>/dev/null # Bash reports the kill: not news
+    done || true
     # The checks of a native run (they depend only on the program, not on the scale).
     native=$(dirname "$initrd")/emubench
     "$native" 0.001 >"$dir/native-checks.log" 2>/dev/null || : >"$dir/native-checks.log"
@@ -250,7 +251,7 @@ if "boot" in only:
                    "median_s": statistics.median(secs) if secs else None, "stages_s": stages}
     if len(ok) < len(runs):
         print(f"bochs-bench: {len(runs) - len(ok)} of {len(runs)} boots never showed EMU-BOOT-OK"
-              f" (see {d}/boot-com1.log)", file=sys.stderr)
+              f" (see {d}/boot-com1.log and {d}/boot-bochs.log)", file=sys.stderr)
         bad = True
     print(f"bochs-bench: boot median {out['boot']['median_s']} s over {len(secs)} runs",
           file=sys.stderr)
@@ -296,7 +297,8 @@ if "bench" in only:
     if errors or not done:
         bad = True
         if not done:
-            print(f"bochs: EMUBENCH-DONE missing; see {d}/bench.log", file=sys.stderr)
+            print(f"bochs: EMUBENCH-DONE missing; see {d}/bench.log (COM1) and "
+                  f"{d}/bench-bochs.log", file=sys.stderr)
     # Each row's checks must agree with the native run's (when the host runs i386 programs).
     native = {}
     for line in open(f"{d}/native-checks.log", errors="replace"):
