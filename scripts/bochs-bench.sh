@@ -196,9 +196,9 @@ if wants bench; then
     echo "bochs: ${bench_cmd[*]} ($append)" >&2
 
     # Bochs writes COM1 to a file; each line goes into bench.log with the host time it
-    # appeared (for the host-timed cross-check, as guest-bench.sh does for emu). Bochs runs in
-    # its own process group, killed when the guest has finished (it powers off, but Bochs's
-    # debugger may keep the process alive) or at the limit.
+    # appeared, which times the rows (see "Timing" above). Bochs runs in its own process
+    # group, killed as soon as the program has exited (or the kernel panicked: panic=1 would
+    # reboot it) or at the limit.
     com=$dir/bench-com1.txt
     log=$dir/bench.log
     rm -f "$com"
