@@ -1,6 +1,7 @@
 //! The optional inputs besides criterion: boot times (`scripts/bench-boot.sh` writes
-//! `target/bench/boot.json`), the guest benchmark (`target/bench/guest.json`) and the idle
-//! cost and memory (`scripts/idle-cost.sh` writes `target/bench/idle.json`).
+//! `target/bench/boot.json`), the guest benchmark (`target/bench/guest.json`), the idle
+//! cost and memory (`scripts/idle-cost.sh` writes `target/bench/idle.json`) and Bochs on the
+//! same guest and benchmark (`scripts/bochs-bench.sh` writes `target/bench/bochs.json`).
 
 use std::path::Path;
 
@@ -32,7 +33,7 @@ pub struct Boot {
     pub note: Option<String>,
 }
 
-/// One row of the guest benchmark; any of the three values may be missing.
+/// One row of the guest benchmark; any of the values may be missing.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct GuestRow {
     pub name: String,
@@ -41,27 +42,30 @@ pub struct GuestRow {
     pub native: Option<f64>,
     pub emu: Option<f64>,
     pub qemu: Option<f64>,
+    /// From `bochs.json` (not in `guest.json`): see [`Guest::with_bochs`].
+    #[serde(default)]
+    pub bochs: Option<f64>,
 }
 
-impl Boot {
-    /// Every stage either side saw, in boot order, with each side's median time.
-    pub fn stages(&self) -> Vec<(String, Option<f64>, Option<f64>)> {
-        let empty = Vec::new();
-        let qemu = self.qemu.as_ref().map_or(&empty, |q| &q.stages_s);
-        let find = |v: &[(String, f64)], n: &str| v.iter().find(|(m, _)| m == n).map(|s| s.1);
-        let mut names: Vec<(&str, f64)> = Vec::new();
-        for (n, t) in self.emu.stages_s.iter().chain(qemu) {
-            if !names.iter().any(|(m, _)| m == n) {
-                names.push((n, *t));
-            }
+/// Every stage any of `sides` saw, in boot order (by the earliest time a side reached it),
+/// with each side's median time, in the order of `sides`.
+pub fn stages(sides: &[Option<&BootSide>]) -> Vec<(String, Vec<Option<f64>>)> {
+    let find = |v: &[(String, f64)], n: &str| v.iter().find(|(m, _)| m == n).map(|s| s.1);
+    let mut names: Vec<(&str, f64)> = Vec::new();
+    for (n, t) in sides.iter().flatten().flat_map(|s| &s.stages_s) {
+        match names.iter_mut().find(|(m, _)| m == n) {
+            Some(m) => m.1 = m.1.min(*t),
+            None => names.push((n, *t)),
         }
-        // Boot order: by the earlier of the two times a stage was reached.
-        names.sort_by(|a, b| a.1.total_cmp(&b.1));
-        names
-            .into_iter()
-            .map(|(n, _)| (n.to_string(), find(&self.emu.stages_s, n), find(qemu, n)))
-            .collect()
     }
+    names.sort_by(|a, b| a.1.total_cmp(&b.1));
+    names
+        .into_iter()
+        .map(|(n, _)| {
+            let times = sides.iter().map(|s| s.and_then(|s| find(&s.stages_s, n)));
+            (n.to_string(), times.collect())
+        })
+        .collect()
 }
 
 impl GuestRow {
@@ -74,11 +78,83 @@ impl GuestRow {
             Some(s / f)
         }
     }
+
+    /// How many times faster emu is than Bochs on this row.
+    pub fn emu_vs_bochs(&self) -> Option<f64> {
+        self.slowdown(self.bochs, self.emu)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Guest {
     pub rows: Vec<GuestRow>,
+}
+
+impl Guest {
+    /// The guest benchmark with Bochs's figures in it, matched by row name (both scripts
+    /// name the rows alike); a row only Bochs has is added. None when neither has rows.
+    pub fn with_bochs(guest: Option<Guest>, bochs: Option<&Bochs>) -> Option<Guest> {
+        let brows = bochs
+            .and_then(|b| b.bench.as_ref())
+            .map_or(&[][..], |b| &b.rows[..]);
+        let mut g = guest.unwrap_or(Guest { rows: Vec::new() });
+        for b in brows {
+            match g.rows.iter_mut().find(|r| r.name == b.name) {
+                Some(r) => r.bochs = b.bochs,
+                None => g.rows.push(GuestRow {
+                    name: b.name.clone(),
+                    unit: b.unit.clone(),
+                    native: None,
+                    emu: None,
+                    qemu: None,
+                    bochs: b.bochs,
+                }),
+            }
+        }
+        (!g.rows.is_empty()).then_some(g)
+    }
+
+    pub fn has_bochs(&self) -> bool {
+        self.rows.iter().any(|r| r.bochs.is_some())
+    }
+}
+
+/// Bochs on the same guest and benchmark (`scripts/bochs-bench.sh`); either part may be
+/// missing.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Bochs {
+    #[serde(default)]
+    pub boot: Option<BootSide>,
+    #[serde(default)]
+    pub bench: Option<BochsBench>,
+    /// The Bochs settings behind the figures (clock sync, ips, CPU model, ...).
+    #[serde(default)]
+    pub config: Option<String>,
+}
+
+impl Bochs {
+    /// The goal: emu at least this many times faster than Bochs on every row.
+    pub const GOAL: f64 = 3.0;
+}
+
+/// The guest benchmark in Bochs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct BochsBench {
+    pub cmd: String,
+    /// The iteration-count multiplier it ran with.
+    pub scale: f64,
+    pub rows: Vec<BochsRow>,
+}
+
+/// One row of the guest benchmark in Bochs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct BochsRow {
+    /// As in [`GuestRow`], so the two can be matched.
+    pub name: String,
+    pub unit: String,
+    /// Timed on the host from the row's console lines: Bochs's guest clock counts
+    /// instructions, not time (see `scripts/bochs-bench.sh`).
+    pub bochs: Option<f64>,
 }
 
 /// What one emulator costs while the guest idles at its shell prompt.
@@ -163,7 +239,7 @@ mod tests {
         .unwrap();
         assert_eq!(b.emu.median_s, Some(9.5));
         assert!(b.qemu.is_none());
-        assert!(b.stages().is_empty());
+        assert!(stages(&[Some(&b.emu), None]).is_empty());
     }
 
     #[test]
@@ -175,9 +251,10 @@ mod tests {
                   "stages_s":[["SeaBIOS",0.1],["Linux version",1.0],["OK",2.0]]}}"#,
         )
         .unwrap();
-        let names: Vec<_> = b.stages().into_iter().map(|s| s.0).collect();
+        let st = stages(&[Some(&b.emu), b.qemu.as_ref()]);
+        let names: Vec<_> = st.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(names, ["SeaBIOS", "Linux version", "OK"]);
-        assert_eq!(b.stages()[0], ("SeaBIOS".to_string(), None, Some(0.1)));
+        assert_eq!(st[0], ("SeaBIOS".to_string(), vec![None, Some(0.1)]));
     }
 
     #[test]
@@ -190,6 +267,52 @@ mod tests {
         assert_eq!(i.emu.vmhwm_mib(), 64.0);
         assert_eq!(i.limit_mib(), 192);
         assert!(i.qemu.is_none());
+    }
+
+    #[test]
+    fn bochs_as_bochs_bench_writes_it_merges_into_the_guest_rows() {
+        let b: Bochs = serde_json::from_str(
+            r#"{"bench":{"cmd":"bochs -q -f bench.bxrc","scale":1.0,"clocksource":"hpet","rows":[
+                  {"key":"getppid_int80","name":"getppid via int 0x80","unit":"ns","bochs":5618.2,
+                   "bochs_guest_clock":3580.8,"host_s":0.562,"guest_s":0.358081},
+                  {"key":"int_loop","name":"integer loop, guest MIPS","unit":"MIPS","bochs":125.7,
+                   "bochs_guest_clock":98.8,"host_s":0.509,"guest_s":0.647488},
+                  {"key":"new_row","name":"a row guest.json lacks","unit":"us","bochs":7.0}]},
+                "boot":{"cmd":"bochs -q -f boot.bxrc","runs_s":[66.0],"median_s":66.0,
+                  "stages_s":[["Linux version",23.1],["EMU-BOOT-OK",66.0]]},
+                "config":"clock: sync=realtime; cpu: model=p2_klamath, ips=100000000"}"#,
+        )
+        .unwrap();
+        assert_eq!(b.boot.as_ref().unwrap().median_s, Some(66.0));
+        let guest: Guest = serde_json::from_str(
+            r#"{"rows":[{"name":"getppid via int 0x80","unit":"ns","native":494.0,"emu":2468.0,"qemu":956.0},
+                        {"name":"integer loop, guest MIPS","unit":"MIPS","native":4875.0,"emu":415.0}]}"#,
+        )
+        .unwrap();
+        assert!(!guest.has_bochs());
+        let g = Guest::with_bochs(Some(guest.clone()), Some(&b)).unwrap();
+        assert!(g.has_bochs());
+        assert_eq!(g.rows.len(), 3);
+        assert_eq!(g.rows[0].bochs, Some(5618.2));
+        assert_eq!(g.rows[0].qemu, Some(956.0));
+        // Times: Bochs's over emu's; rates: emu's over Bochs's.
+        assert_eq!(g.rows[0].emu_vs_bochs(), Some(5618.2 / 2468.0));
+        assert_eq!(g.rows[1].emu_vs_bochs(), Some(415.0 / 125.7));
+        assert_eq!(g.rows[2].name, "a row guest.json lacks");
+        assert_eq!(
+            (g.rows[2].bochs, g.rows[2].emu_vs_bochs()),
+            (Some(7.0), None)
+        );
+        // Without Bochs the guest rows are as they were; with neither there is nothing.
+        assert_eq!(Guest::with_bochs(Some(guest.clone()), None), Some(guest));
+        assert_eq!(Guest::with_bochs(None, None), None);
+        // Bochs alone still makes a table.
+        assert_eq!(Guest::with_bochs(None, Some(&b)).unwrap().rows.len(), 3);
+        // A part bochs-bench.sh has not run is missing.
+        let boot_only: Bochs =
+            serde_json::from_str(r#"{"boot":{"cmd":"b","runs_s":[],"median_s":null}}"#).unwrap();
+        assert!(boot_only.bench.is_none() && boot_only.config.is_none());
+        assert_eq!(Guest::with_bochs(None, Some(&boot_only)), None);
     }
 
     #[test]

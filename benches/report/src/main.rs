@@ -1,5 +1,5 @@
-//! `bench-report`: reads criterion's results (and the boot, guest benchmark and idle-cost
-//! JSON when present) and writes `benches/REPORT.md` and the ratio chart `benches/ratios.svg`.
+//! `bench-report`: reads criterion's results (and the boot, guest benchmark, idle-cost and
+//! Bochs JSON when present) and writes `benches/REPORT.md` and the ratio chart `benches/ratios.svg`.
 //! `scripts/bench-report.sh` runs the benches and then this.
 
 mod chart;
@@ -26,6 +26,10 @@ struct Args {
     /// The guest benchmark's results (left out when absent).
     #[arg(long, default_value = "target/bench/guest.json")]
     guest: PathBuf,
+    /// Bochs's boot time and guest benchmark from scripts/bochs-bench.sh (left out when
+    /// absent).
+    #[arg(long, default_value = "target/bench/bochs.json")]
+    bochs: PathBuf,
     /// Idle cost and peak memory from scripts/idle-cost.sh (left out when absent).
     #[arg(long, default_value = "target/bench/idle.json")]
     idle: PathBuf,
@@ -43,7 +47,8 @@ fn main() -> Result<()> {
     let throughput = model::throughput_rows(&benches);
     let events = model::event_rows(&benches);
     let boot: Option<extra::Boot> = extra::load(&args.boot)?;
-    let guest: Option<extra::Guest> = extra::load(&args.guest)?;
+    let bochs: Option<extra::Bochs> = extra::load(&args.bochs)?;
+    let guest = extra::Guest::with_bochs(extra::load(&args.guest)?, bochs.as_ref());
     let idle: Option<extra::Idle> = extra::load(&args.idle)?;
 
     let mut ratios: Vec<(String, f64)> = events
@@ -73,12 +78,13 @@ fn main() -> Result<()> {
         events: &events,
         boot: boot.as_ref(),
         guest: guest.as_ref(),
+        bochs: bochs.as_ref(),
         idle: idle.as_ref(),
         chart,
     });
     std::fs::write(&args.out, text).with_context(|| args.out.display().to_string())?;
     eprintln!(
-        "bench-report: {} throughput rows, {} events{}{}{} -> {}",
+        "bench-report: {} throughput rows, {} events{}{}{}{} -> {}",
         throughput.len(),
         events.len(),
         if boot.is_some() { ", boot times" } else { "" },
@@ -88,6 +94,7 @@ fn main() -> Result<()> {
             ""
         },
         if idle.is_some() { ", idle cost" } else { "" },
+        if bochs.is_some() { ", Bochs" } else { "" },
         args.out.display()
     );
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::extra::{Boot, Guest, Idle};
+use crate::extra::{self, Bochs, Boot, BootSide, Guest, GuestRow, Idle};
 use crate::model::{EventRow, ThroughputRow};
 
 /// Everything the report shows.
@@ -12,7 +12,10 @@ pub struct Report<'a> {
     pub throughput: &'a [ThroughputRow],
     pub events: &'a [EventRow],
     pub boot: Option<&'a Boot>,
+    /// The guest benchmark with Bochs's figures merged in (`Guest::with_bochs`).
     pub guest: Option<&'a Guest>,
+    /// Bochs on the same guest and benchmark, for its boot time and settings.
+    pub bochs: Option<&'a Bochs>,
     pub idle: Option<&'a Idle>,
     /// File name of the ratio chart, when one was drawn.
     pub chart: Option<&'a str>,
@@ -76,11 +79,11 @@ pub fn render(r: &Report) -> String {
     );
     throughput(&mut s, r.throughput);
     events(&mut s, r.events, r.chart);
-    if let Some(b) = r.boot {
-        boot(&mut s, b);
+    if r.boot.is_some() || r.bochs.is_some_and(|b| b.boot.is_some()) {
+        boot(&mut s, r.boot, r.bochs);
     }
     if let Some(g) = r.guest {
-        guest(&mut s, g);
+        guest(&mut s, g, r.bochs);
     }
     if let Some(i) = r.idle {
         idle(&mut s, i);
@@ -177,13 +180,32 @@ fn events(s: &mut String, rows: &[EventRow], chart: Option<&str>) {
     let _ = writeln!(s, "{EVENT_NOTES}\n");
 }
 
-fn boot(s: &mut String, b: &Boot) {
+/// "met" or "missed" against the goal of emu being `Bochs::GOAL` times faster than Bochs,
+/// with how many times faster it is.
+pub fn verdict(emu_speedup: Option<f64>) -> String {
+    match emu_speedup {
+        Some(x) if x >= Bochs::GOAL => format!("met ({}x)", num(x)),
+        Some(x) => format!("missed ({}x)", num(x)),
+        None => "-".to_string(),
+    }
+}
+
+fn boot(s: &mut String, b: Option<&Boot>, bochs_all: Option<&Bochs>) {
+    let bochs: Option<&BootSide> = bochs_all.and_then(|b| b.boot.as_ref());
+    let marker = b.map_or("EMU-BOOT-OK", |b| b.marker.as_str());
     let _ = writeln!(
         s,
-        "## Boot time\n\nSeconds from start to `{}` on the serial console, Debian test disk, \
+        "## Boot time\n\nSeconds from start to `{marker}` on the serial console, Debian test disk, \
          median of the runs listed (`scripts/bench-boot.sh`). emu runs paced to wall time, as `emu \
-         run` does by default; QEMU with TCG.\n",
-        b.marker
+         run` does by default; QEMU with TCG.{} emu/it: emu's median over that emulator's (above \
+         1, emu is slower).\n",
+        if bochs.is_some() {
+            " Bochs 2.7 boots the same disk (`scripts/bochs-bench.sh`: one run unless asked \
+             for more, a boot taking over a minute); emu vs 3x Bochs: how many times faster \
+             emu boots, against the goal of 3."
+        } else {
+            ""
+        }
     );
     let runs = |v: &[f64]| {
         v.iter()
@@ -191,69 +213,149 @@ fn boot(s: &mut String, b: &Boot) {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let q = b.qemu.as_ref().and_then(|q| q.median_s);
-    let ratio = b.emu.median_s.zip(q).map(|(e, q)| e / q);
-    let qruns = b.qemu.as_ref().map_or(String::new(), |q| runs(&q.runs_s));
+    let emu = b.map(|b| &b.emu);
+    let qemu = b.and_then(|b| b.qemu.as_ref());
+    let emu_median = emu.and_then(|e| e.median_s);
+    let mut head = vec!["", "median s>", "runs s", "emu/it>"];
+    if bochs.is_some() {
+        head.push("emu vs 3x Bochs");
+    }
+    let sides = [("emu", emu), ("QEMU", qemu), ("Bochs", bochs)];
     table(
         s,
-        &["", "emu s>", "QEMU s>", "emu/QEMU>"],
-        [
-            vec!["median".into(), opt(b.emu.median_s), opt(q), opt(ratio)],
-            vec!["runs".into(), runs(&b.emu.runs_s), qruns, String::new()],
-        ],
+        &head,
+        sides.iter().filter_map(|&(name, side)| {
+            let side = side?;
+            let m = side.median_s;
+            let mut row = vec![name.to_string(), opt(m), runs(&side.runs_s)];
+            row.push(match name {
+                "emu" => String::new(),
+                _ => opt(emu_median.zip(m).map(|(e, m)| e / m)),
+            });
+            if bochs.is_some() {
+                row.push(match name {
+                    "Bochs" => verdict(m.zip(emu_median).map(|(m, e)| m / e)),
+                    _ => String::new(),
+                });
+            }
+            Some(row)
+        }),
     );
-    let stages = b.stages();
+    let stages = extra::stages(&[emu, qemu, bochs]);
     if !stages.is_empty() {
         let _ = writeln!(s, "Median seconds to each boot stage on the console:\n");
+        let mut head = vec!["stage", "emu s>", "QEMU s>"];
+        if bochs.is_some() {
+            head.push("Bochs s>");
+        }
+        head.push("emu/QEMU>");
         table(
             s,
-            &["stage", "emu s>", "QEMU s>", "emu/QEMU>"],
-            stages.into_iter().map(|(name, e, q)| {
-                let ratio = e.zip(q).map(|(e, q)| e / q);
-                vec![format!("`{name}`"), opt(e), opt(q), opt(ratio)]
+            &head,
+            stages.into_iter().map(|(name, t)| {
+                let mut row = vec![format!("`{name}`"), opt(t[0]), opt(t[1])];
+                if bochs.is_some() {
+                    row.push(opt(t[2]));
+                }
+                row.push(opt(t[0].zip(t[1]).map(|(e, q)| e / q)));
+                row
             }),
         );
     }
-    let _ = writeln!(s, "- emu: `{}`", b.emu.cmd);
-    if let Some(q) = &b.qemu {
-        let _ = writeln!(s, "- QEMU: `{}`", q.cmd);
+    for (name, side) in sides {
+        if let Some(side) = side {
+            let _ = writeln!(s, "- {name}: `{}`", side.cmd);
+        }
     }
-    if let Some(n) = &b.note {
+    if let Some(c) = bochs.and(bochs_all).and_then(|b| b.config.as_ref()) {
+        let _ = writeln!(s, "- Bochs settings: {c}");
+    }
+    if let Some(n) = b.and_then(|b| b.note.as_ref()) {
         let _ = writeln!(s, "- {n}");
     }
     s.push('\n');
 }
 
-fn guest(s: &mut String, g: &Guest) {
+fn guest(s: &mut String, g: &Guest, bochs: Option<&Bochs>) {
     let _ = writeln!(
         s,
         "## Guest benchmark\n\nMeasured inside the Debian guest (`target/bench/guest.json`). \
          Slowdown = how many times slower than native (for MIPS, native / emu).\n"
     );
-    let head = [
-        "benchmark",
-        "unit",
-        "native>",
-        "emu>",
-        "QEMU>",
-        "emu slowdown>",
-        "QEMU slowdown>",
-    ];
+    let with_bochs = g.has_bochs();
+    if with_bochs {
+        let scale = bochs
+            .and_then(|b| b.bench.as_ref())
+            .map_or(String::new(), |b| format!(" at scale {}", b.scale));
+        let _ = writeln!(
+            s,
+            "Bochs: Bochs 2.7 running the same program on the same kernel and initrd{scale} \
+             (`scripts/bochs-bench.sh`, `target/bench/bochs.json`), each row timed on the host \
+             from its start line on the serial console to its result line: Bochs's guest \
+             clocks count instructions at a set rate, not time. emu vs 3x Bochs: how many times \
+             faster emu is than Bochs on the row, against the goal of 3.\n"
+        );
+    }
+    let mut head = vec!["benchmark", "unit", "native>", "emu>", "QEMU>"];
+    if with_bochs {
+        head.push("Bochs>");
+    }
+    head.extend(["emu slowdown>", "QEMU slowdown>"]);
+    if with_bochs {
+        head.push("emu vs 3x Bochs");
+    }
     table(
         s,
         &head,
         g.rows.iter().map(|r| {
-            vec![
+            let mut row = vec![
                 r.name.clone(),
                 r.unit.clone(),
                 opt(r.native),
                 opt(r.emu),
                 opt(r.qemu),
-                opt(r.slowdown(r.emu, r.native)),
-                opt(r.slowdown(r.qemu, r.native)),
-            ]
+            ];
+            if with_bochs {
+                row.push(opt(r.bochs));
+            }
+            row.push(opt(r.slowdown(r.emu, r.native)));
+            row.push(opt(r.slowdown(r.qemu, r.native)));
+            if with_bochs {
+                row.push(verdict(r.emu_vs_bochs()));
+            }
+            row
         }),
     );
+    if with_bochs {
+        let judged: Vec<&GuestRow> = g
+            .rows
+            .iter()
+            .filter(|r| r.emu_vs_bochs().is_some())
+            .collect();
+        let missed: Vec<&str> = judged
+            .iter()
+            .filter(|r| r.emu_vs_bochs().is_some_and(|x| x < Bochs::GOAL))
+            .map(|r| r.name.as_str())
+            .collect();
+        let _ = write!(
+            s,
+            "emu is at least 3x faster than Bochs on {} of {} rows",
+            judged.len() - missed.len(),
+            judged.len()
+        );
+        if missed.is_empty() {
+            let _ = writeln!(s, ".\n");
+        } else {
+            let _ = writeln!(s, "; missed: {}.\n", missed.join("; "));
+        }
+        if let Some(b) = bochs.and_then(|b| b.bench.as_ref()) {
+            let _ = writeln!(s, "- Bochs: `{}`", b.cmd);
+        }
+        if let Some(c) = bochs.and_then(|b| b.config.as_ref()) {
+            let _ = writeln!(s, "- Bochs settings: {c}");
+        }
+        s.push('\n');
+    }
 }
 
 fn idle(s: &mut String, i: &Idle) {
@@ -308,7 +410,7 @@ fn idle(s: &mut String, i: &Idle) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extra::{BootSide, GuestRow, IdleSide};
+    use crate::extra::{BochsBench, IdleSide};
 
     #[test]
     fn numbers_keep_about_three_digits() {
@@ -349,6 +451,7 @@ mod tests {
                 native: Some(500.0),
                 emu: Some(1500.0),
                 qemu: None,
+                bochs: None,
             }],
         };
         let idle = Idle {
@@ -373,6 +476,7 @@ mod tests {
             events: &e,
             boot: Some(&boot),
             guest: Some(&guest),
+            bochs: None,
             idle: Some(&idle),
             chart: Some("ratios.svg"),
         });
@@ -381,7 +485,8 @@ mod tests {
         assert!(md.contains("| alu_loop | paged_ring3 | MIPS | 200 | 4.00 | 50.0 |"));
         assert!(md.contains("| INT 0x80 round trip | 400 | getppid syscall | 100 | 4.00 |"));
         assert!(md.contains("![emulated/native time per event](ratios.svg)"));
-        assert!(md.contains("| median | 11.0 | - | - |"));
+        assert!(md.contains("| emu | 11.0 | 10.00, 12.00 |  |"));
+        assert!(!md.contains("Bochs"));
         assert!(md.contains("qemu-system-i386 not found"));
         assert!(md.contains("| `Linux version` | 4.00 | - | - |"));
         assert!(md.contains("| getppid | ns | 500 | 1500 | - | 3.00 | - |"));
@@ -411,6 +516,93 @@ mod tests {
     }
 
     #[test]
+    fn bochs_rows_columns_and_verdicts() {
+        assert_eq!(verdict(Some(3.0)), "met (3.00x)");
+        assert_eq!(verdict(Some(2.51)), "missed (2.51x)");
+        assert_eq!(verdict(None), "-");
+        let side = |cmd: &str, runs: Vec<f64>, stages: Vec<(String, f64)>| BootSide {
+            cmd: cmd.into(),
+            median_s: runs.get(runs.len() / 2).copied(),
+            runs_s: runs,
+            stages_s: stages,
+        };
+        let boot = Boot {
+            marker: "EMU-BOOT-OK".into(),
+            emu: side("emu run", vec![20.0], vec![("Linux version".into(), 8.0)]),
+            qemu: Some(side("qemu", vec![5.0], vec![("Linux version".into(), 2.0)])),
+            note: None,
+        };
+        let bochs = Bochs {
+            boot: Some(side(
+                "bochs -q",
+                vec![70.0],
+                vec![("Linux version".into(), 23.0)],
+            )),
+            bench: Some(BochsBench {
+                cmd: "bochs -q -f bench.bxrc".into(),
+                scale: 1.0,
+                rows: Vec::new(),
+            }),
+            config: Some("clock: sync=realtime".into()),
+        };
+        let row = |name: &str, unit: &str, emu: f64, bochs: Option<f64>| GuestRow {
+            name: name.into(),
+            unit: unit.into(),
+            native: Some(1.0),
+            emu: Some(emu),
+            qemu: None,
+            bochs,
+        };
+        let guest = Guest {
+            rows: vec![
+                row("getppid", "ns", 2000.0, Some(5000.0)),
+                row("int loop", "MIPS", 400.0, Some(100.0)),
+                row("no bochs", "us", 1.0, None),
+            ],
+        };
+        let report = |boot, guest, bochs| {
+            render(&Report {
+                date: "d",
+                machine: "m",
+                throughput: &[],
+                events: &[],
+                boot,
+                guest,
+                bochs,
+                idle: None,
+                chart: None,
+            })
+        };
+        let md = report(Some(&boot), Some(&guest), Some(&bochs));
+        assert!(md.contains("|  | median s | runs s | emu/it | emu vs 3x Bochs |"));
+        assert!(md.contains("| emu | 20.0 | 20.00 |  |  |"));
+        assert!(md.contains("| QEMU | 5.00 | 5.00 | 4.00 |  |"));
+        assert!(md.contains("| Bochs | 70.0 | 70.00 | 0.29 | met (3.50x) |"));
+        assert!(md.contains("| stage | emu s | QEMU s | Bochs s | emu/QEMU |"));
+        assert!(md.contains("| `Linux version` | 8.00 | 2.00 | 23.0 | 4.00 |"));
+        assert!(md.contains("- Bochs: `bochs -q`"));
+        assert!(md.contains("- Bochs settings: clock: sync=realtime"));
+        assert!(md.contains("| QEMU | Bochs | emu slowdown | QEMU slowdown | emu vs 3x Bochs |"));
+        assert!(
+            md.contains("| getppid | ns | 1.00 | 2000 | - | 5000 | 2000 | - | missed (2.50x) |")
+        );
+        assert!(md.contains("| int loop | MIPS | 1.00 | 400 | - | 100 | 0.00 | - | met (4.00x) |"));
+        assert!(md.contains("| no bochs | us | 1.00 | 1.00 | - | - | 1.00 | - | - |"));
+        assert!(md.contains("at scale 1 "));
+        assert!(
+            md.contains("emu is at least 3x faster than Bochs on 1 of 2 rows; missed: getppid.")
+        );
+        assert!(md.contains("- Bochs: `bochs -q -f bench.bxrc`"));
+
+        // Bochs's boot alone (no boot.json): its row, no emu to compare with.
+        let md = report(None, None, Some(&bochs));
+        assert!(md.contains("## Boot time"));
+        assert!(md.contains("| Bochs | 70.0 | 70.00 | - | - |"));
+        assert!(!md.contains("| emu |"));
+        assert!(!md.contains("## Guest benchmark"));
+    }
+
+    #[test]
     fn empty_inputs_say_how_to_get_results() {
         let md = render(&Report {
             date: "d",
@@ -419,6 +611,7 @@ mod tests {
             events: &[],
             boot: None,
             guest: None,
+            bochs: None,
             idle: None,
             chart: None,
         });
