@@ -343,6 +343,28 @@ impl<B: Bus> Cpu<B> {
         self.lin_write(lin, size, v)
     }
 
+    /// A 64-bit read (x87 m64 operands) as two dwords at `off` and `off + 4` (wrapped by
+    /// `amask`), with one segment check and one translation when both lie in one page: the
+    /// same faults, in the same order, as the two dword reads.
+    #[inline(always)]
+    pub fn read_mem64(&mut self, seg: u8, off: u32, amask: u32) -> Result<u64, Exc> {
+        if off <= amask - 7 {
+            let lin = self.lin_r(seg, off, 8)?;
+            if self.paging && lin & 0xFFF <= 0xFF8 {
+                let p = match self.tlb_hit(lin, false, self.user()) {
+                    Some(p) => p,
+                    None => self.walk(lin, false, self.user())?,
+                };
+                let lo = self.mem.read_in_page::<4>(p);
+                let hi = self.mem.read_in_page::<4>(p + 4);
+                return Ok(lo as u64 | (hi as u64) << 32);
+            }
+        }
+        let lo = self.read_mem(seg, off, 4)?;
+        let hi = self.read_mem(seg, off.wrapping_add(4) & amask, 4)?;
+        Ok(lo as u64 | (hi as u64) << 32)
+    }
+
     #[inline]
     pub fn read8(&mut self, seg: u8, off: u32) -> Result<u8, Exc> {
         Ok(self.read_mem(seg, off, 1)? as u8)

@@ -31,7 +31,10 @@ impl<B: Bus> Cpu<B> {
     fn probe_write(&mut self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
         let lin = self.lin_w(seg, off, size)?;
         self.translate(lin, true)?;
-        self.translate(lin.wrapping_add(size - 1), true)?;
+        let last = lin.wrapping_add(size - 1);
+        if (last ^ lin) & !0xFFF != 0 {
+            self.translate(last, true)?;
+        }
         Ok(lin)
     }
 
@@ -303,12 +306,10 @@ fn fst_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 /// Reads a 32-bit (D8/D9) or 64-bit (DC/DD) real operand.
 #[inline(always)]
 fn read_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Result<Src, Exc> {
-    let lo = cpu.read_mem(op.seg, ea, 4)?;
     if op.aux & 4 == 0 {
-        return Ok(Src::F32(lo));
+        return Ok(Src::F32(cpu.read_mem(op.seg, ea, 4)?));
     }
-    let hi = cpu.read_mem(op.seg, ea.wrapping_add(4) & op.amask, 4)?;
-    Ok(Src::F64(lo as u64 | (hi as u64) << 32))
+    Ok(Src::F64(cpu.read_mem64(op.seg, ea, op.amask)?))
 }
 
 /// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
@@ -332,12 +333,10 @@ fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
 ) -> Result<(), Exc> {
     if fast_ready(cpu) {
         let ea = cpu.ea(op);
-        let lo = cpu.read_mem(op.seg, ea, 4)?;
         let src = if DBL {
-            let hi = cpu.read_mem(op.seg, ea.wrapping_add(4) & op.amask, 4)?;
-            Src::F64(lo as u64 | (hi as u64) << 32)
+            Src::F64(cpu.read_mem64(op.seg, ea, op.amask)?)
         } else {
-            Src::F32(lo)
+            Src::F32(cpu.read_mem(op.seg, ea, 4)?)
         };
         record_mem(cpu, op, ea);
         let f = match REG {
