@@ -441,8 +441,8 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         }
         M::Inc => alu::select_incdec(true, op),
         M::Dec => alu::select_incdec(false, op),
-        M::Neg => alu::neg,
-        M::Not => alu::not,
+        M::Neg => alu::select_neg_not(true, op),
+        M::Not => alu::select_neg_not(false, op),
 
         M::Mul => muldiv::select(muldiv::Form::Mul, op),
         M::Imul => muldiv::select(
@@ -526,7 +526,7 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         },
         M::Movzx => data::select_movx(false, op),
         M::Movsx => data::select_movx(true, op),
-        M::Lea if !mem_a && op.b == Kind::Mem => data::lea,
+        M::Lea if !mem_a && op.b == Kind::Mem => data::select_lea(op),
         M::Xchg => data::xchg,
         M::Xadd => data::xadd,
         M::Cmpxchg => data::cmpxchg,

@@ -192,6 +192,35 @@ pub fn dec<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
+/// NEG and NOT with a register operand, by size; memory forms take the general handlers.
+pub fn select_neg_not<B: Bus>(is_neg: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+    use crate::decode::Kind;
+    match (is_neg, op.a, op.size) {
+        (true, Kind::Reg, 1) => neg_reg::<B, 1>,
+        (true, Kind::Reg, 2) => neg_reg::<B, 2>,
+        (true, Kind::Reg, 4) => neg_reg::<B, 4>,
+        (false, Kind::Reg, 1) => not_reg::<B, 1>,
+        (false, Kind::Reg, 2) => not_reg::<B, 2>,
+        (false, Kind::Reg, 4) => not_reg::<B, 4>,
+        (true, ..) => neg::<B>,
+        (false, ..) => not::<B>,
+    }
+}
+
+fn neg_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let s = cpu.get_reg(S, op.ra);
+    let r = 0u32.wrapping_sub(s) & mask(S);
+    cpu.set_reg(S, op.ra, r);
+    cpu.flags.set_lazy(LazyOp::Sub, S, 0, s, r);
+    Ok(())
+}
+
+fn not_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let d = cpu.get_reg(S, op.ra);
+    cpu.set_reg(S, op.ra, !d & mask(S));
+    Ok(())
+}
+
 pub fn neg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let loc = cpu.loc_a(op, op.size)?;
     let s = cpu.read_loc(loc, op.size)?;

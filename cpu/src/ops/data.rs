@@ -190,9 +190,18 @@ pub fn movsx<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-pub fn lea<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let ea = cpu.ea(op);
-    cpu.set_reg(op.size, op.ra, ea);
+/// LEA by operand size, the 32-bit base+displacement form apart (`MOV reg, reg + disp`).
+pub fn select_lea<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+    match (op.size, ea_form(op)) {
+        (4, EA_BASE) => lea::<B, 4, EA_BASE>,
+        (4, _) => lea::<B, 4, EA_ANY>,
+        _ => lea::<B, 2, EA_ANY>,
+    }
+}
+
+fn lea<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let ea = cpu.ea_as::<F>(op);
+    cpu.set_reg(S, op.ra, ea);
     Ok(())
 }
 

@@ -135,3 +135,18 @@ fn movx_incdec_jcc_match_general() {
         check(&[0x0F, 0x80 | cc, 0x10, 0x20, 0, 0], control::jcc, &mut rng);
     }
 }
+
+#[test]
+fn neg_not_match_general() {
+    let mut rng = Rng(0x5EED_0F0E_6A7E_0001);
+    for r in 0..8u8 {
+        for (opc, prefix) in [(0xF6u8, None), (0xF7, None), (0xF7, Some(0x66u8))] {
+            let mut not = prefix.map(|p| vec![p]).unwrap_or_default();
+            let mut neg = not.clone();
+            not.extend_from_slice(&[opc, 0xD0 | r]);
+            neg.extend_from_slice(&[opc, 0xD8 | r]);
+            check(&not, alu::not, &mut rng);
+            check(&neg, alu::neg, &mut rng);
+        }
+    }
+}
