@@ -560,19 +560,27 @@ impl Fpu {
             return false;
         }
         let (d, s) = (self.reg(pd), self.reg(ps));
-        if !soft::both_normal(d, s) {
+        if !soft::both_normal(d, s) || !self.arith_fast_into(pd, op, d, s) {
             return false;
         }
+        if pop {
+            self.pop();
+        }
+        true
+    }
+
+    /// Physical register `p` = `d` op `s` (both normal) at 64-bit precision rounding to
+    /// nearest, with C1, PE and the precision flag set as that rounding went; false (nothing
+    /// changed) when the result is not a plain normal number.
+    #[inline(always)]
+    fn arith_fast_into(&mut self, p: usize, op: FOp, d: F80, s: F80) -> bool {
         let (aop, rev) = binop(op);
         let (a, b) = if rev { (s, d) } else { (d, s) };
         let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
             return false;
         };
-        self.set_reg(pd, r);
+        self.set_reg(p, r);
         self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
-        if pop {
-            self.pop();
-        }
         true
     }
 
@@ -588,17 +596,7 @@ impl Fpu {
         let Some(s) = src.normal() else {
             return false;
         };
-        if !soft::is_normal(d) {
-            return false;
-        }
-        let (aop, rev) = binop(op);
-        let (a, b) = if rev { (s, d) } else { (d, s) };
-        let Some((r, pe, up)) = soft::arith_fast(aop, a, b) else {
-            return false;
-        };
-        self.set_reg(p0, r);
-        self.sw = u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
-        true
+        soft::is_normal(d) && self.arith_fast_into(p0, op, d, s)
     }
 
     /// ST(i) and ST(j) are both non-empty.
@@ -638,16 +636,11 @@ impl Fpu {
         let d = self.reg(p0);
         if let Some(s) = src.normal() {
             if (self.valid >> p0) & 1 != 0 && soft::is_normal(d) && !s.is_zero() {
+                if self.cw & 0x0F00 == 0x0300 && self.arith_fast_into(p0, op, d, s) {
+                    return;
+                }
                 let (aop, rev) = binop(op);
                 let (a, b) = if rev { (s, d) } else { (d, s) };
-                if self.cw & 0x0F00 == 0x0300 {
-                    if let Some((r, pe, up)) = soft::arith_fast(aop, a, b) {
-                        self.set_reg(p0, r);
-                        self.sw =
-                            u32::from((self.sw() & !sw::C1) | (pe as u16 * PE) | (up as u16) << 9);
-                        return;
-                    }
-                }
                 let mut env = self.env();
                 self.set_reg(p0, soft::arith_normal(&mut env, aop, a, b));
                 self.sw = u32::from((self.sw() & !sw::C1) | env.flags | (env.up as u16) << 9);

@@ -339,14 +339,7 @@ fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
             Src::F32(cpu.read_mem(op.seg, ea, 4)?)
         };
         record_mem(cpu, op, ea);
-        let f = match REG {
-            0 => FOp::Add,
-            1 => FOp::Mul,
-            4 => FOp::Sub,
-            5 => FOp::SubR,
-            6 => FOp::Div,
-            _ => FOp::DivR,
-        };
+        let (f, _, _) = arith_operands::<REG, false>(0);
         if cpu.fpu.farith_mem_fast_default(f, src) {
             return Ok(());
         }
