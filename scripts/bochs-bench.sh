@@ -228,6 +228,9 @@ fi
 SYNC=$sync BOOT_CMD=${boot_cmd[*]} BENCH_CMD=${bench_cmd[*]} SCALE=$scale IPS=$ips ONLY=$only python3 - "$dir" <<'PY'
 import json, math, os, statistics, sys
 
+sys.path.insert(0, "testdata/guests")
+from emubench_log import ROWS, fields, parse  # noqa: E402
+
 d = sys.argv[1]
 path = "target/bench/bochs.json"
 try:
@@ -258,40 +261,7 @@ if "boot" in only:
 
 if "bench" in only:
     # The same rows, names and reading of the result lines as scripts/guest-bench.sh.
-    ROWS = [("getppid_int80", "getppid via int 0x80"),
-            ("page_fault", "page fault (mmap/touch/munmap)"),
-            ("pipe_roundtrip", "pipe round trip, two processes"),
-            ("fork_exit_wait", "fork + exit + wait"),
-            ("int_loop", "integer loop, guest MIPS"),
-            ("crc32_loop", "CRC32 loop, guest MIPS"),
-            ("x87_loop", "x87 loop, guest MIPS"),
-            ("copy_1mib", "1 MiB copy, mov loop")]
-    rows, errors, done, marks, clocksource = {}, [], False, {}, None
-    for line in open(f"{d}/bench.log", errors="replace"):
-        ts, _, text = line.rstrip("\n").partition(" ")
-        f = text.split()
-        if not f:
-            continue
-        if f[0] == "EMUBENCH-INIT":
-            kv = dict(x.split("=", 1) for x in f[1:] if "=" in x)
-            clocksource = kv.get("clocksource")
-        elif f[0] == "EMUBENCH-MARK" and len(f) > 1:
-            marks[f[1]] = float(ts)
-        elif f[0] == "EMUBENCH" and len(f) >= 4:
-            kv = dict(x.split("=", 1) for x in f[4:] if "=" in x)
-            key, unit = f[1], f[2]
-            wall = float(ts) - marks.get(key, float("nan"))
-            n, insns = int(kv.get("n", 0)), int(kv.get("insns", 0))
-            if unit == "MIPS":
-                w = insns / wall / 1e6 if wall > 0 else math.nan
-            else:
-                w = wall * (1e9 if unit == "ns" else 1e6) / n if n else math.nan
-            rows[key] = dict(unit=unit, guest=float(f[3]), wall=w, check=kv.get("check"),
-                             secs=float(kv.get("secs", "nan")), host_secs=wall)
-        elif f[0] == "EMUBENCH-ERROR":
-            errors.append(text)
-        elif f[0] == "EMUBENCH-DONE":
-            done = True
+    rows, errors, done, clocksource = parse(f"{d}/bench.log")
     for e in errors:
         print(f"bochs: {e}", file=sys.stderr)
     if errors or not done:
@@ -304,7 +274,7 @@ if "bench" in only:
     for line in open(f"{d}/native-checks.log", errors="replace"):
         f = line.split()
         if len(f) >= 4 and f[0] == "EMUBENCH":
-            native[f[1]] = dict(x.split("=", 1) for x in f[4:] if "=" in x).get("check")
+            native[f[1]] = fields(f[4:]).get("check")
     result = []
     for key, name in ROWS:
         r = rows.get(key)

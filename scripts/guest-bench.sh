@@ -147,45 +147,14 @@ mkdir -p target/bench
 python3 - "$out" "${ran[@]}" <<'PY'
 import json, math, sys
 
-out, runners = sys.argv[1], sys.argv[2:]
-ROWS = [("getppid_int80", "getppid via int 0x80"),
-        ("page_fault", "page fault (mmap/touch/munmap)"),
-        ("pipe_roundtrip", "pipe round trip, two processes"),
-        ("fork_exit_wait", "fork + exit + wait"),
-        ("int_loop", "integer loop, guest MIPS"),
-        ("crc32_loop", "CRC32 loop, guest MIPS"),
-        ("x87_loop", "x87 loop, guest MIPS"),
-        ("copy_1mib", "1 MiB copy, mov loop")]
+sys.path.insert(0, "testdata/guests")
+from emubench_log import ROWS, parse  # noqa: E402
 
-def parse(runner):
-    """key -> dict(unit, guest value, wall value, check); plus errors and whether it ended."""
-    rows, errors, done, marks = {}, [], False, {}
-    for line in open(f"{out}/{runner}.log", errors="replace"):
-        ts, _, text = line.rstrip("\n").partition(" ")
-        f = text.split()
-        if not f:
-            continue
-        if f[0] == "EMUBENCH-MARK" and len(f) > 1:
-            marks[f[1]] = float(ts)
-        elif f[0] == "EMUBENCH" and len(f) >= 4:
-            kv = dict(x.split("=", 1) for x in f[4:] if "=" in x)
-            key, unit = f[1], f[2]
-            wall = float(ts) - marks.get(key, float("nan"))
-            n, insns = int(kv.get("n", 0)), int(kv.get("insns", 0))
-            if unit == "MIPS":
-                w = insns / wall / 1e6 if wall > 0 else math.nan
-            else:
-                w = wall * (1e9 if unit == "ns" else 1e6) / n if n else math.nan
-            rows[key] = dict(unit=unit, guest=float(f[3]), wall=w, check=kv.get("check"))
-        elif f[0] == "EMUBENCH-ERROR":
-            errors.append(text)
-        elif f[0] == "EMUBENCH-DONE":
-            done = True
-    return rows, errors, done
+out, runners = sys.argv[1], sys.argv[2:]
 
 data, bad = {}, False
 for r in runners:
-    rows, errors, done = parse(r)
+    rows, errors, done, _ = parse(f"{out}/{r}.log")
     data[r] = rows
     for e in errors:
         print(f"{r}: {e}", file=sys.stderr)
