@@ -196,20 +196,6 @@ impl Memory {
         self.read_slow::<N>(addr)
     }
 
-    /// A store of `N` bytes (1, 2 or 4) within one 4 KiB page, as for
-    /// [`Memory::read_in_page`].
-    #[inline(always)]
-    pub fn write_in_page<const N: usize>(&mut self, addr: u32, v: u32) {
-        let a = (addr & self.a20_mask) as usize;
-        if self.direct.get(a >> PAGE_SHIFT) == Some(&1) {
-            // `direct` has one entry per RAM page and the N bytes stay in this page: the
-            // slice index cannot fail.
-            self.map[a..a + N].copy_from_slice(&v.to_le_bytes()[..N]);
-        } else {
-            self.write_slow(addr, &v.to_le_bytes()[..N]);
-        }
-    }
-
     /// A read of `N` bytes outside plain RAM or wrapping at 1 MiB with A20 off, byte by byte.
     /// Kept out of line: inlined into every load handler it cost registers on the fast path.
     #[cold]
