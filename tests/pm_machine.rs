@@ -44,3 +44,104 @@ fn ring3_cannot_touch_kernel_pages_or_unmapped_ones() {
     let cpu = run_user(unmap, |a| a.mov(eax, dword_ptr(pm::DATA)));
     assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), pm::DATA));
 }
+
+/// Runs `body` at ring `ring` from `at` on `cpu` until it stops in a vector's stub.
+fn run_on(
+    cpu: &mut Cpu<NullBus>,
+    ring: u8,
+    at: u32,
+    body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) {
+    let mut a = CodeAssembler::new(32).unwrap();
+    body(&mut a).unwrap();
+    load_code(cpu, at, &a.assemble(at as u64).unwrap());
+    let stack = if ring == 0 {
+        pm::KSTACK_TOP - 0x100
+    } else {
+        pm::USTACK_TOP
+    };
+    pm::enter(cpu, ring, at, stack, 0x0002);
+    assert_eq!(run_until_stop(cpu, 1000), Exit::Halted);
+}
+
+/// A page written through the host TLB, then run as code, then patched through another
+/// linear alias: the patch must reach the code (the page's write permissions in the host
+/// TLB go when it becomes code, whichever alias filled them).
+#[test]
+fn stores_to_code_through_any_alias_are_seen() {
+    const CODE: u32 = 0x3_0000;
+    const ALIAS: u32 = 0x3_1000;
+    let cpu = run_user(
+        |cpu| pm::set_pte(cpu, ALIAS, CODE | pm::PTE_P | pm::PTE_W | pm::PTE_U),
+        |a| {
+            // MOV EAX, 1; RET, written through the alias (filling its write slot).
+            a.mov(byte_ptr(ALIAS), 0xB8u32)?;
+            a.mov(dword_ptr(ALIAS + 1), 1u32)?;
+            a.mov(byte_ptr(ALIAS + 5), 0xC3u32)?;
+            a.call(CODE as u64)?;
+            a.mov(ebx, eax)?;
+            a.mov(dword_ptr(ALIAS + 1), 2u32)?;
+            a.call(CODE as u64)?;
+            a.mov(ecx, eax)?;
+            a.mov(dword_ptr(CODE + 1), 3u32)?;
+            a.call(CODE as u64)?;
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    assert_eq!((cpu.r[3], cpu.r[1], cpu.r[0]), (1, 2, 3));
+}
+
+/// The host TLB forgets a page on INVLPG and everything on a CR3 load, like the TLB.
+#[test]
+fn remapped_pages_are_seen_after_invlpg_and_cr3_loads() {
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    let (d, old, new) = (pm::DATA, pm::DATA + 0x1000, pm::DATA + 0x2000);
+    cpu.mem.write_u32(old, 0x1111);
+    cpu.mem.write_u32(new, 0x2222);
+    cpu.mem.write_u32(new + 0x1000, 0x3333);
+    let pte = pm::PT + 4 * (d >> 12);
+    let map = |p: u32| p | pm::PTE_P | pm::PTE_W | pm::PTE_U;
+    pm::set_pte(&mut cpu, d, map(old));
+    run_on(&mut cpu, 0, pm::KERNEL, |a| {
+        a.mov(eax, dword_ptr(d))?;
+        a.mov(dword_ptr(d + 4), eax)?;
+        a.mov(dword_ptr(pte), map(new))?;
+        a.invlpg(dword_ptr(d))?;
+        a.mov(ebx, dword_ptr(d))?;
+        a.mov(dword_ptr(pte), map(new + 0x1000))?;
+        a.mov(edx, cr3)?;
+        a.mov(cr3, edx)?;
+        a.mov(ecx, dword_ptr(d))?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!((cpu.r[0], cpu.r[3], cpu.r[1]), (0x1111, 0x2222, 0x3333));
+    assert_eq!(
+        cpu.mem.read_u32(old + 4),
+        0x1111,
+        "the store went to the old page"
+    );
+}
+
+/// A supervisor page the kernel has just read and written stays out of ring 3's reach.
+#[test]
+fn ring3_cannot_use_what_ring0_filled() {
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    let k = pm::KERNEL + 0x8000;
+    run_on(&mut cpu, 0, pm::KERNEL, |a| {
+        a.mov(eax, dword_ptr(k))?;
+        a.mov(dword_ptr(k), eax)?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    run_on(&mut cpu, 3, pm::USER, |a| {
+        a.mov(eax, dword_ptr(k))?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), k));
+    run_on(&mut cpu, 3, pm::USER, |a| {
+        a.mov(dword_ptr(k), eax)?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), k));
+}

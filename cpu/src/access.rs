@@ -179,10 +179,71 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
-    /// A data read at the current privilege.
+    /// A data read at the current privilege: the host TLB, else the full path, which then
+    /// fills it.
     #[inline(always)]
     pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
-        self.lin_read_as(lin, size, self.user())
+        let hit = match size {
+            1 => self.mem.host_read::<1>(lin, self.cpl),
+            2 => self.mem.host_read::<2>(lin, self.cpl),
+            _ => self.mem.host_read::<4>(lin, self.cpl),
+        };
+        match hit {
+            Some(v) => {
+                self.count_host_hit();
+                Ok(v)
+            }
+            None => self.lin_read_fill(lin, size),
+        }
+    }
+
+    /// `--stats` counts a host TLB hit with paging on as a TLB hit.
+    #[inline(always)]
+    fn count_host_hit(&mut self) {
+        if self.tlb.count_hits && self.paging {
+            self.tlb.hits += 1;
+        }
+    }
+
+    /// A read the host TLB does not map: the full path, then a fill for the next one.
+    #[cold]
+    #[inline(never)]
+    fn lin_read_fill(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        self.stats.host_misses += 1;
+        let user = self.user();
+        let v = self.lin_read_as(lin, size, user)?;
+        self.host_fill(lin, user, false);
+        Ok(v)
+    }
+
+    /// Puts `lin`'s page into the host TLB after the full path has just accessed it (so
+    /// with paging on, the TLB holds it with the permission needed).
+    fn host_fill(&mut self, lin: u32, user: bool, write: bool) {
+        let phys = if !self.paging {
+            Some(lin)
+        } else {
+            let need = if write {
+                tlb::WRITE_SUPER
+            } else {
+                tlb::READ_SUPER
+            } << user as u8;
+            self.tlb.peek(lin, need)
+        };
+        if let Some(p) = phys {
+            self.mem.host_fill(lin, self.cpl, p, write);
+        }
+    }
+
+    /// Drops the TLB (all but global entries when `keep_global`) and the host TLB.
+    pub fn flush_tlb(&mut self, keep_global: bool) {
+        self.tlb.flush(keep_global);
+        self.mem.host_flush();
+    }
+
+    /// Drops `lin`'s page from the TLB and the host TLB (INVLPG).
+    pub fn flush_tlb_page(&mut self, lin: u32) {
+        self.tlb.flush_page(lin);
+        self.mem.host_flush_page(lin);
     }
 
     #[inline(always)]
@@ -232,10 +293,31 @@ impl<B: Bus> Cpu<B> {
         Ok(v)
     }
 
-    /// A data write at the current privilege.
+    /// A data write at the current privilege: the host TLB (which never maps code, so the
+    /// store needs no code check), else the full path, which then fills it.
     #[inline(always)]
     pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
-        self.lin_write_as(lin, size, v, self.user())
+        let hit = match size {
+            1 => self.mem.host_write::<1>(lin, self.cpl, v),
+            2 => self.mem.host_write::<2>(lin, self.cpl, v),
+            _ => self.mem.host_write::<4>(lin, self.cpl, v),
+        };
+        if hit {
+            self.count_host_hit();
+            return Ok(());
+        }
+        self.lin_write_fill(lin, size, v)
+    }
+
+    /// A write the host TLB does not map: the full path, then a fill for the next one.
+    #[cold]
+    #[inline(never)]
+    fn lin_write_fill(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
+        self.stats.host_misses += 1;
+        let user = self.user();
+        self.lin_write_as(lin, size, v, user)?;
+        self.host_fill(lin, user, true);
+        Ok(())
     }
 
     #[inline(always)]

@@ -120,6 +120,8 @@ pub struct Stats {
     pub io_exits: u64,
     pub halts: u64,
     pub page_walks: u64,
+    /// Data accesses the host TLB did not map (they took the full path).
+    pub host_misses: u64,
 }
 
 pub struct Cpu<B: Bus> {
@@ -269,7 +271,7 @@ impl<B: Bus> Cpu<B> {
         self.dr = [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400];
         self.paging = false;
         self.pmode = Default::default();
-        self.tlb.flush(false);
+        self.flush_tlb(false);
         self.sysenter = [0; 3];
         self.ldtr = Seg::null(0);
         self.ldtr.limit = 0xFFFF;

@@ -112,7 +112,7 @@ impl<B: Bus> Cpu<B> {
         let old = self.cr0;
         self.cr0 = v;
         if (old ^ v) & (CR0_PG | CR0_WP | CR0_PE) != 0 {
-            self.tlb.flush(false);
+            self.flush_tlb(false);
             self.update_paging();
         }
         if (old ^ v) & CR0_PE != 0 {
@@ -133,7 +133,7 @@ impl<B: Bus> Cpu<B> {
     pub fn set_cr3(&mut self, v: u32) {
         self.cr3 = v;
         self.pmode.cr3 = v;
-        self.tlb.flush(true);
+        self.flush_tlb(true);
         self.stop = true;
     }
 
@@ -144,7 +144,7 @@ impl<B: Bus> Cpu<B> {
         let old = self.cr4;
         self.cr4 = v;
         if (old ^ v) & ((1 << 4) | (1 << 5) | (1 << 7)) != 0 {
-            self.tlb.flush(false);
+            self.flush_tlb(false);
             self.update_paging();
         }
         self.stop = true;

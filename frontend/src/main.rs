@@ -236,8 +236,8 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         flushes
     );
     eprintln!(
-        "emu: TLB hits {}, misses {}, page walks {}",
-        m.cpu.tlb.hits, m.cpu.tlb.misses, s.page_walks
+        "emu: TLB hits {}, misses {}, page walks {}; host TLB misses {} (data accesses it did not map)",
+        m.cpu.tlb.hits, m.cpu.tlb.misses, s.page_walks, s.host_misses
     );
     eprintln!(
         "emu: exits: port I/O {}, MMIO 0 (no memory-mapped devices: VGA text memory is RAM), interrupts {}, exceptions {}, HLT {}",

@@ -7,6 +7,8 @@
 use bitvec::prelude::*;
 use memmap2::MmapMut;
 
+use crate::hosttlb::HostTlb;
+
 pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
 
@@ -59,6 +61,9 @@ pub struct Memory {
     /// Per page, 1 when a write may go straight to RAM: the page is RAM, outside the ROM
     /// shadow, and holds no decoded code. One byte load decides the common store.
     direct: Vec<u8>,
+    /// The CPU's linear-to-RAM fast path; here because the A20 gate and code marking,
+    /// which it must follow, are Memory's.
+    host: HostTlb,
 }
 
 impl Memory {
@@ -80,6 +85,7 @@ impl Memory {
             rom: Vec::new(),
             rom_lo: LOW_ROM_END,
             direct: vec![1; pages],
+            host: HostTlb::new(),
         })
     }
 
@@ -92,7 +98,11 @@ impl Memory {
     }
 
     pub fn set_a20(&mut self, on: bool) {
-        self.a20_mask = if on { !0 } else { !(1 << 20) };
+        let mask = if on { !0 } else { !(1 << 20) };
+        if mask != self.a20_mask {
+            self.host.flush();
+        }
+        self.a20_mask = mask;
     }
 
     #[inline]
@@ -127,6 +137,7 @@ impl Memory {
         let (lo, src) = (self.rom_lo, &image[image.len() - low..]);
         self.map[lo..LOW_ROM_END].copy_from_slice(src);
         self.note_write(lo as u32, low);
+        self.host.flush();
         for d in &mut self.direct[lo >> PAGE_SHIFT..LOW_ROM_END >> PAGE_SHIFT] {
             *d = 0;
         }
@@ -311,6 +322,9 @@ impl Memory {
     pub fn mark_code(&mut self, addr: u32) -> u32 {
         let page = ((addr & self.a20_mask) >> PAGE_SHIFT) as usize;
         if page < self.code_gen.len() {
+            if !self.code_pages[page] {
+                self.host.flush_writes();
+            }
             self.code_pages.set(page, true);
             self.direct[page] = 0;
             self.code_gen[page]
@@ -319,11 +333,74 @@ impl Memory {
         }
     }
 
+    // ---- the host TLB (see `hosttlb`) ----------------------------------------------------
+
+    /// A read of `N` bytes (1, 2 or 4) at linear `lin` by CPL `cpl` if the host TLB maps it.
+    #[inline(always)]
+    pub fn host_read<const N: usize>(&self, lin: u32, cpl: u8) -> Option<u32> {
+        let a = self.host.read(lin, cpl, N as u32)?;
+        // SAFETY: a hit means the N bytes at `a` lie within one page that `host_fill`
+        // checked lies inside the mapping (which never shrinks or moves while `self` lives);
+        // `read_unaligned` because guest data need not be aligned.
+        let p = unsafe { self.map.as_ptr().add(a) };
+        // SAFETY: see above: p..p+N is inside the mapping.
+        Some(unsafe {
+            match N {
+                1 => *p as u32,
+                2 => u16::from_le((p as *const u16).read_unaligned()) as u32,
+                _ => u32::from_le((p as *const u32).read_unaligned()),
+            }
+        })
+    }
+
+    /// A write of the low `N` bytes of `v` at linear `lin` by CPL `cpl` if the host TLB maps
+    /// it for writing (RAM, outside the ROM shadow, no decoded code); false if not, nothing
+    /// written.
+    #[inline(always)]
+    pub fn host_write<const N: usize>(&mut self, lin: u32, cpl: u8, v: u32) -> bool {
+        let Some(a) = self.host.write(lin, cpl, N as u32) else {
+            return false;
+        };
+        // SAFETY: as in `host_read`: the N bytes at `a` lie inside the mapping, which only
+        // this `&mut self` can reach.
+        unsafe {
+            let p = self.map.as_mut_ptr().add(a);
+            match N {
+                1 => *p = v as u8,
+                2 => (p as *mut u16).write_unaligned((v as u16).to_le()),
+                _ => (p as *mut u32).write_unaligned(v.to_le()),
+            }
+        }
+        true
+    }
+
+    /// Maps `lin`'s page at `cpl` to physical `phys` in the host TLB, after the full path
+    /// has performed a read (or a write, `write`) there: a page outside RAM is not mapped,
+    /// and one that is not direct-store RAM only for reads.
+    pub fn host_fill(&mut self, lin: u32, cpl: u8, phys: u32, write: bool) {
+        let a = (phys & self.a20_mask & !0xFFF) as usize;
+        if a < self.size {
+            let write = write && self.direct[a >> PAGE_SHIFT] == 1;
+            self.host.fill(lin, cpl, a as u32, write);
+        }
+    }
+
+    /// Empties the host TLB (the CPU's TLB flushes, paging mode changes).
+    pub fn host_flush(&mut self) {
+        self.host.flush();
+    }
+
+    /// Empties the host TLB slot of `lin` (INVLPG).
+    pub fn host_flush_page(&mut self, lin: u32) {
+        self.host.flush_page(lin);
+    }
+
     /// Test support: watch every page so the next write to any of them is recorded (the
     /// same mechanism that tracks code pages). [`Memory::written_pages`] lists them.
     pub fn watch_all_pages(&mut self) {
         self.code_pages.fill(true);
         self.direct.fill(0);
+        self.host.flush();
         self.written_log = Some(Vec::new());
     }
 

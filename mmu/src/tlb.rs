@@ -75,6 +75,14 @@ impl Tlb {
         }
     }
 
+    /// Like [`Tlb::lookup`] without counting (filling the host TLB after an access).
+    #[inline]
+    pub fn peek(&self, lin: u32, need: u8) -> Option<u32> {
+        let vpn = lin >> 12;
+        let e = &self.entries[vpn as usize & (SLOTS - 1)];
+        (e.tag == vpn + 1 && e.perm & need != 0).then_some(e.phys)
+    }
+
     /// Caches a walk result. Write permission is granted only once the dirty bit is set, so
     /// the first write through a clean entry walks again and sets it.
     pub fn insert(&mut self, lin: u32, t: &Translation) {

@@ -85,7 +85,7 @@ pub fn pte_addr(lin: u32) -> u32 {
 /// Sets the page-table entry of `lin` and drops the CPU's TLB.
 pub fn set_pte<B: Bus>(cpu: &mut Cpu<B>, lin: u32, pte: u32) {
     cpu.mem.write_u32(pte_addr(lin), pte);
-    cpu.tlb.flush(false);
+    cpu.flush_tlb(false);
 }
 
 /// A CPU over `ram` bytes (a multiple of 4 MiB) of zeroed RAM and `bus`, in paged protected

@@ -318,7 +318,7 @@ pub fn invlpg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         return Err(Exc::ud());
     }
     let lin = cpu.seg[op.seg as usize % 6].base.wrapping_add(cpu.ea(op));
-    cpu.tlb.flush_page(lin);
+    cpu.flush_tlb_page(lin);
     cpu.stop = true;
     Ok(())
 }
