@@ -199,7 +199,7 @@ impl<B: Bus> Cpu<B> {
 
     /// `--stats` counts a host TLB hit with paging on as a TLB hit.
     #[inline(always)]
-    fn count_host_hit(&mut self) {
+    pub(crate) fn count_host_hit(&mut self) {
         if self.tlb.count_hits && self.paging {
             self.tlb.hits += 1;
         }
@@ -428,21 +428,19 @@ impl<B: Bus> Cpu<B> {
     }
 
     /// A 64-bit read (x87 m64 operands) as two dwords at `off` and `off + 4` (wrapped by
-    /// `amask`), with one segment check and one translation when both lie in one page: the
-    /// same faults, in the same order, as the two dword reads.
+    /// `amask`): the same faults, in the same order, as the two dword reads, with one
+    /// segment check and, when the host TLB maps the 8 bytes, one lookup.
     #[inline(always)]
     pub fn read_mem64(&mut self, seg: u8, off: u32, amask: u32) -> Result<u64, Exc> {
         if off <= amask - 7 {
             let lin = self.lin_r(seg, off, 8)?;
-            if self.paging && lin & 0xFFF <= 0xFF8 {
-                let p = match self.tlb_hit(lin, false, self.user()) {
-                    Some(p) => p,
-                    None => self.walk(lin, false, self.user())?,
-                };
-                let lo = self.mem.read_in_page::<4>(p);
-                let hi = self.mem.read_in_page::<4>(p + 4);
-                return Ok(lo as u64 | (hi as u64) << 32);
+            if let Some(v) = self.mem.host_read64(lin, self.cpl) {
+                self.count_host_hit();
+                return Ok(v);
             }
+            let lo = self.lin_read(lin, 4)?;
+            let hi = self.lin_read(lin.wrapping_add(4), 4)?;
+            return Ok(lo as u64 | (hi as u64) << 32);
         }
         let lo = self.read_mem(seg, off, 4)?;
         let hi = self.read_mem(seg, off.wrapping_add(4) & amask, 4)?;

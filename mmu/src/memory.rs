@@ -353,6 +353,38 @@ impl Memory {
         })
     }
 
+    /// An 8-byte read (x87 m64 operands) at linear `lin` by CPL `cpl` if the host TLB maps
+    /// all of it in one page.
+    #[inline(always)]
+    pub fn host_read64(&self, lin: u32, cpl: u8) -> Option<u64> {
+        let a = self.host.read(lin, cpl, 8)?;
+        // SAFETY: as in `host_read`: the 8 bytes at `a` lie within one page inside the
+        // mapping.
+        Some(u64::from_le(unsafe {
+            (self.map.as_ptr().add(a) as *const u64).read_unaligned()
+        }))
+    }
+
+    /// An 8-byte write (x87 m64 operands) at linear `lin` by CPL `cpl` if the host TLB maps
+    /// all of it for writing; false if not, nothing written.
+    #[inline(always)]
+    pub fn host_write64(&mut self, lin: u32, cpl: u8, v: u64) -> bool {
+        let Some(a) = self.host.write(lin, cpl, 8) else {
+            return false;
+        };
+        // SAFETY: as in `host_write`: the 8 bytes at `a` lie within one page inside the
+        // mapping.
+        unsafe { (self.map.as_mut_ptr().add(a) as *mut u64).write_unaligned(v.to_le()) };
+        true
+    }
+
+    /// Whether the host TLB maps `n` bytes at linear `lin` for writing by CPL `cpl` (so a
+    /// write there cannot fault).
+    #[inline(always)]
+    pub fn host_writable(&self, lin: u32, cpl: u8, n: u32) -> bool {
+        self.host.write(lin, cpl, n).is_some()
+    }
+
     /// A write of the low `N` bytes of `v` at linear `lin` by CPL `cpl` if the host TLB maps
     /// it for writing (RAM, outside the ROM shadow, no decoded code); false if not, nothing
     /// written.

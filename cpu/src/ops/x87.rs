@@ -30,6 +30,9 @@ impl<B: Bus> Cpu<B> {
     /// instruction restartable).
     fn probe_write(&mut self, seg: u8, off: u32, size: u32) -> Result<u32, Exc> {
         let lin = self.lin_w(seg, off, size)?;
+        if self.mem.host_writable(lin, self.cpl, size) {
+            return Ok(lin);
+        }
         self.translate(lin, true)?;
         let last = lin.wrapping_add(size - 1);
         if (last ^ lin) & !0xFFF != 0 {
@@ -55,6 +58,10 @@ impl<B: Bus> Cpu<B> {
     /// A 64-bit store whose pages were already checked: two dword writes, or bytes when it
     /// straddles a page.
     fn write_u64_at(&mut self, lin: u32, v: u64) -> Result<(), Exc> {
+        if self.mem.host_write64(lin, self.cpl, v) {
+            self.count_host_hit();
+            return Ok(());
+        }
         if lin & 0xFFF <= 0xFF8 {
             self.lin_write(lin, 4, v as u32)?;
             self.lin_write(lin.wrapping_add(4), 4, (v >> 32) as u32)
