@@ -562,20 +562,45 @@ impl<B: Bus> Cpu<B> {
         }
     }
 
-    /// Pushes a value of `size` bytes (2 or 4). SP changes only if the write succeeds.
+    /// Pushes a value of `size` bytes (2 or 4). SP changes only if the write succeeds. A
+    /// 32-bit stack is tested for once and takes the inline path; a 16-bit one (real mode,
+    /// 16-bit protected-mode code) a call.
     #[inline]
     pub fn push(&mut self, size: u8, v: u32) -> Result<(), Exc> {
-        let sp = self.sp().wrapping_sub(size as u32) & self.sp_mask();
+        if !self.stack32() {
+            return self.push_sp16(size, v);
+        }
+        let sp = self.r[Reg::Esp as usize].wrapping_sub(size as u32);
         self.write_mem(SegReg::Ss as u8, sp, size, v)?;
-        self.set_sp(sp);
+        self.r[Reg::Esp as usize] = sp;
         Ok(())
     }
 
+    #[inline(never)]
+    fn push_sp16(&mut self, size: u8, v: u32) -> Result<(), Exc> {
+        let sp = self.r[Reg::Esp as usize].wrapping_sub(size as u32) & 0xFFFF;
+        self.write_mem(SegReg::Ss as u8, sp, size, v)?;
+        self.set_reg16(Reg::Esp, sp as u16);
+        Ok(())
+    }
+
+    /// Pops a value of `size` bytes (2 or 4); 32-bit stacks inline as for [`Cpu::push`].
     #[inline]
     pub fn pop(&mut self, size: u8) -> Result<u32, Exc> {
-        let sp = self.sp();
+        if !self.stack32() {
+            return self.pop_sp16(size);
+        }
+        let sp = self.r[Reg::Esp as usize];
         let v = self.read_mem(SegReg::Ss as u8, sp, size)?;
-        self.set_sp(sp.wrapping_add(size as u32) & self.sp_mask());
+        self.r[Reg::Esp as usize] = sp.wrapping_add(size as u32);
+        Ok(v)
+    }
+
+    #[inline(never)]
+    fn pop_sp16(&mut self, size: u8) -> Result<u32, Exc> {
+        let sp = self.r[Reg::Esp as usize] & 0xFFFF;
+        let v = self.read_mem(SegReg::Ss as u8, sp, size)?;
+        self.set_reg16(Reg::Esp, sp.wrapping_add(size as u32) as u16);
         Ok(v)
     }
 
