@@ -320,6 +320,36 @@ impl Fpu {
         self.store_real(pop, Fmt::F64)
     }
 
+    /// [`Fpu::fst_f64`] under a control word that rounds to nearest with every exception
+    /// masked ([`Fpu::fast_ready`]), when ST(0) is full, normal and a normal double after
+    /// rounding; None, with nothing changed, otherwise. The 64-bit significand is rounded
+    /// to 53 bits half-to-even in place of the general `round_pack`.
+    #[inline(always)]
+    pub fn fst_f64_fast_default(&mut self, pop: bool) -> Option<u64> {
+        let p0 = self.phys(0);
+        if (self.valid >> p0) & 1 == 0 {
+            return None;
+        }
+        let x = self.reg(p0);
+        let e = x.exp() as i32 - BIAS + 1023;
+        if !soft::is_normal(x) || e <= 0 || e >= 0x7FF {
+            return None;
+        }
+        let low = x.sig & 0x7FF;
+        let m = x.sig >> 11;
+        let up = low > 0x400 || (low == 0x400 && m & 1 != 0);
+        let m = m + up as u64;
+        // Rounding up 53 one bits carries into bit 53: the significand halves, e grows.
+        let (m, e) = (m >> (m >> 53), e as u64 + (m >> 53));
+        if e >= 0x7FF {
+            return None;
+        }
+        let pe = (low != 0) as u16 * PE;
+        self.sw = u32::from((self.sw() & !sw::C1) | pe | (up as u16) << 9);
+        self.pop_if(pop);
+        Some((x.sign() as u64) << 63 | e << 52 | (m & ((1 << 52) - 1)))
+    }
+
     #[inline]
     fn store_real(&mut self, pop: bool, fmt: Fmt) -> Option<u64> {
         let p0 = self.phys(0);

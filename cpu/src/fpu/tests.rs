@@ -443,3 +443,49 @@ fn sqrt_fast_matches_general() {
         }
     }
 }
+
+/// The FST m64 fast path stores what the general one does, with the same status word and
+/// stack, wherever it applies: random values across and beyond the double range, and
+/// significands at every rounding boundary.
+#[test]
+fn fst_f64_fast_matches_general() {
+    use super::f80::BIAS;
+    let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+    let mut taken = 0;
+    for i in 0..200_000u32 {
+        let r = rng.next();
+        let exp = match i % 4 {
+            0 => (BIAS - 1023) as u16 + (r as u16 % 2048),
+            1 => (BIAS + 1023 - 2) as u16 + (r as u16 % 5),
+            2 => (BIAS - 1022 - 2) as u16 + (r as u16 % 5),
+            _ => r as u16 & 0x7FFF,
+        };
+        let tail = [0, 0x3FF, 0x400, 0x401, 0x7FF, rng.next() & 0x7FF][i as usize % 6];
+        let sig = (rng.next() | 1 << 63) & !0x7FF | tail;
+        let sig = if i % 7 == 0 { !0x7FF | tail } else { sig };
+        let x = f(exp | (r as u16 & 0x8000), sig);
+        let pop = i % 2 == 0;
+        let (mut a, mut b) = (
+            fpu_with(CW_NEAREST_64, &[x, F80::ONE]),
+            fpu_with(CW_NEAREST_64, &[x, F80::ONE]),
+        );
+        a.sw |= (r >> 32) as u32 & 0x0200;
+        b.sw = a.sw;
+        let Some(v) = a.fst_f64_fast_default(pop) else {
+            assert_eq!(
+                (a.sw, a.top, a.valid),
+                (b.sw, b.top, b.valid),
+                "declined but changed"
+            );
+            continue;
+        };
+        taken += 1;
+        assert_eq!(Some(v), b.fst_f64(pop), "value of {x:?}");
+        assert_eq!(
+            (a.sw, a.top, a.valid),
+            (b.sw, b.top, b.valid),
+            "state after {x:?}"
+        );
+    }
+    assert!(taken > 100_000, "fast path taken {taken} times");
+}

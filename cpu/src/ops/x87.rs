@@ -390,7 +390,12 @@ fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     } else {
         let lin = cpu.probe_write(op.seg, ea, 8)?;
         record_mem(cpu, op, ea);
-        if let Some(v) = cpu.fpu.fst_f64(pop) {
+        let fast = if fast_ready(cpu) {
+            cpu.fpu.fst_f64_fast_default(pop)
+        } else {
+            None
+        };
+        if let Some(v) = fast.or_else(|| cpu.fpu.fst_f64(pop)) {
             cpu.write_u64_at(lin, v)?;
         }
     }
