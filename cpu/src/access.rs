@@ -220,7 +220,7 @@ impl<B: Bus> Cpu<B> {
     /// with paging on, the TLB holds it with the permission needed).
     fn host_fill(&mut self, lin: u32, user: bool, write: bool) {
         let phys = if !self.paging {
-            Some(lin)
+            Some((lin, false))
         } else {
             let need = if write {
                 tlb::WRITE_SUPER
@@ -229,15 +229,15 @@ impl<B: Bus> Cpu<B> {
             } << user as u8;
             self.tlb.peek(lin, need)
         };
-        if let Some(p) = phys {
-            self.mem.host_fill(lin, self.cpl, p, write);
+        if let Some((p, global)) = phys {
+            self.mem.host_fill(lin, self.cpl, p, write, global);
         }
     }
 
-    /// Drops the TLB (all but global entries when `keep_global`) and the host TLB.
+    /// Drops the TLB and the host TLB (all but global entries when `keep_global`).
     pub fn flush_tlb(&mut self, keep_global: bool) {
         self.tlb.flush(keep_global);
-        self.mem.host_flush();
+        self.mem.host_flush(keep_global);
     }
 
     /// Drops `lin`'s page from the TLB and the host TLB (INVLPG).

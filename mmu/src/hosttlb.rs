@@ -27,12 +27,15 @@ struct Slot {
     /// RAM offset of the page minus its linear address (wrapping): adding the linear
     /// address of a byte gives the byte's offset in the guest mapping.
     delta: u32,
+    /// Filled from a global TLB entry: kept by a CR3 load, as the TLB keeps it.
+    global: bool,
 }
 
 const EMPTY: Slot = Slot {
     read: NONE,
     write: NONE,
     delta: 0,
+    global: false,
 };
 
 pub struct HostTlb {
@@ -93,9 +96,9 @@ impl HostTlb {
     }
 
     /// Maps `lin`'s page at `cpl` to the RAM page at offset `ram`, for reads, or for reads
-    /// and writes when `write`. Callers guarantee the whole page lies inside the guest
+    /// and writes when `write`; `global` when the TLB entry behind it is global. Callers guarantee the whole page lies inside the guest
     /// mapping: [`crate::Memory`]'s fast path reads and writes through a hit unchecked.
-    pub fn fill(&mut self, lin: u32, cpl: u8, ram: u32, write: bool) {
+    pub fn fill(&mut self, lin: u32, cpl: u8, ram: u32, write: bool, global: bool) {
         let i = slot_of(lin);
         if !self.listed[i] {
             self.listed[i] = true;
@@ -110,18 +113,24 @@ impl HostTlb {
         }
         s.delta = delta;
         s.read = t;
+        s.global = global;
         if write {
             s.write = t;
         }
     }
 
-    /// Forgets everything.
-    pub fn flush(&mut self) {
-        for &i in &self.filled {
-            self.slots[i as usize] = EMPTY;
-            self.listed[i as usize] = false;
-        }
-        self.filled.clear();
+    /// Forgets everything, or everything but global pages when `keep_global` (a CR3 load).
+    pub fn flush(&mut self, keep_global: bool) {
+        let (slots, listed) = (&mut self.slots, &mut self.listed);
+        self.filled.retain(|&i| {
+            let s = &mut slots[i as usize];
+            let keep = keep_global && s.global && s.read != NONE;
+            if !keep {
+                *s = EMPTY;
+                listed[i as usize] = false;
+            }
+            keep
+        });
     }
 
     /// Forgets every linear page in `lin`'s slot (INVLPG).
@@ -145,26 +154,30 @@ mod tests {
     #[test]
     fn tags_separate_privileges_and_pages() {
         let mut t = HostTlb::new();
-        t.fill(0x0804_8123, 3, 0x5000, false);
+        t.fill(0x0804_8123, 3, 0x5000, false, false);
         assert_eq!(t.read(0xFFFF_FFFE, 3, 4), None, "wraps the address space");
         assert_eq!(t.read(0x0804_8FFC, 3, 4), Some(0x5FFC));
         assert_eq!(t.read(0x0804_8FFD, 3, 4), None, "crosses the page end");
         assert_eq!(t.read(0x0804_8000, 0, 4), None, "filled for CPL 3 only");
         assert_eq!(t.write(0x0804_8000, 3, 4), None, "read-only fill");
         assert_eq!(t.read(0x1804_8000, 3, 1), None, "same slot, other page");
-        t.fill(0x0804_8000, 3, 0x5000, true);
+        t.fill(0x0804_8000, 3, 0x5000, true, false);
         assert_eq!(t.write(0x0804_8010, 3, 2), Some(0x5010));
         t.flush_writes();
         assert_eq!(t.write(0x0804_8010, 3, 2), None);
         assert_eq!(t.read(0x0804_8010, 3, 2), Some(0x5010));
-        t.fill(0x0804_8000, 0, 0x5000, true);
+        t.fill(0x0804_8000, 0, 0x5000, true, false);
         assert_eq!(t.read(0x0804_8010, 3, 2), None, "refilled for CPL 0");
         assert_eq!(t.write(0x0804_8010, 0, 4), Some(0x5010));
         t.flush_page(0x0804_8FFF);
         assert_eq!(t.read(0x0804_8010, 0, 2), None);
-        t.fill(0xC000_0000, 0, 0x1000, true);
-        t.flush();
+        t.fill(0xC000_0000, 0, 0x1000, true, false);
+        t.fill(0xC000_1000, 0, 0x2000, true, true);
+        t.flush(true);
         assert_eq!(t.read(0xC000_0000, 0, 1), None);
         assert_eq!(t.write(0xC000_0000, 0, 1), None);
+        assert_eq!(t.write(0xC000_1004, 0, 4), Some(0x2004), "global kept");
+        t.flush(false);
+        assert_eq!(t.read(0xC000_1004, 0, 4), None);
     }
 }

@@ -100,7 +100,7 @@ impl Memory {
     pub fn set_a20(&mut self, on: bool) {
         let mask = if on { !0 } else { !(1 << 20) };
         if mask != self.a20_mask {
-            self.host.flush();
+            self.host.flush(false);
         }
         self.a20_mask = mask;
     }
@@ -137,7 +137,7 @@ impl Memory {
         let (lo, src) = (self.rom_lo, &image[image.len() - low..]);
         self.map[lo..LOW_ROM_END].copy_from_slice(src);
         self.note_write(lo as u32, low);
-        self.host.flush();
+        self.host.flush(false);
         for d in &mut self.direct[lo >> PAGE_SHIFT..LOW_ROM_END >> PAGE_SHIFT] {
             *d = 0;
         }
@@ -408,18 +408,19 @@ impl Memory {
 
     /// Maps `lin`'s page at `cpl` to physical `phys` in the host TLB, after the full path
     /// has performed a read (or a write, `write`) there: a page outside RAM is not mapped,
-    /// and one that is not direct-store RAM only for reads.
-    pub fn host_fill(&mut self, lin: u32, cpl: u8, phys: u32, write: bool) {
+    /// and one that is not direct-store RAM only for reads. `global`: the TLB entry is.
+    pub fn host_fill(&mut self, lin: u32, cpl: u8, phys: u32, write: bool, global: bool) {
         let a = (phys & self.a20_mask & !0xFFF) as usize;
         if a < self.size {
             let write = write && self.direct[a >> PAGE_SHIFT] == 1;
-            self.host.fill(lin, cpl, a as u32, write);
+            self.host.fill(lin, cpl, a as u32, write, global);
         }
     }
 
-    /// Empties the host TLB (the CPU's TLB flushes, paging mode changes).
-    pub fn host_flush(&mut self) {
-        self.host.flush();
+    /// Empties the host TLB, all but global pages when `keep_global` (the CPU's TLB
+    /// flushes, paging mode changes).
+    pub fn host_flush(&mut self, keep_global: bool) {
+        self.host.flush(keep_global);
     }
 
     /// Empties the host TLB slot of `lin` (INVLPG).
@@ -432,7 +433,7 @@ impl Memory {
     pub fn watch_all_pages(&mut self) {
         self.code_pages.fill(true);
         self.direct.fill(0);
-        self.host.flush();
+        self.host.flush(false);
         self.written_log = Some(Vec::new());
     }
 

@@ -75,12 +75,13 @@ impl Tlb {
         }
     }
 
-    /// Like [`Tlb::lookup`] without counting (filling the host TLB after an access).
+    /// Like [`Tlb::lookup`] without counting (filling the host TLB after an access), with
+    /// whether the entry is global.
     #[inline]
-    pub fn peek(&self, lin: u32, need: u8) -> Option<u32> {
+    pub fn peek(&self, lin: u32, need: u8) -> Option<(u32, bool)> {
         let vpn = lin >> 12;
         let e = &self.entries[vpn as usize & (SLOTS - 1)];
-        (e.tag == vpn + 1 && e.perm & need != 0).then_some(e.phys)
+        (e.tag == vpn + 1 && e.perm & need != 0).then_some((e.phys, e.perm & GLOBAL != 0))
     }
 
     /// Caches a walk result. Write permission is granted only once the dirty bit is set, so
