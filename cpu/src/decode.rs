@@ -37,6 +37,9 @@ pub struct Op<B: Bus> {
     /// Address-size mask: 0xFFFF or 0xFFFF_FFFF.
     pub amask: u32,
     pub len: u8,
+    /// Offset of the next instruction from the start of the op's block: the block loop sets
+    /// EIP from the block's entry EIP and this, so no op waits on the previous op's EIP.
+    pub next_off: u16,
     /// Size in bytes of operand A and operand B.
     pub size: u8,
     pub size2: u8,
@@ -72,6 +75,7 @@ impl<B: Bus> Op<B> {
             imm2: 0,
             amask: 0xFFFF,
             len: 1,
+            next_off: 0,
             size: 2,
             size2: 2,
             osize: 2,

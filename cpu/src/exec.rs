@@ -109,13 +109,16 @@ impl<B: Bus> Cpu<B> {
                 // A conditional branch inside the block was taken (a near transfer).
                 let mut taken = false;
                 for (i, op) in ops.iter().enumerate() {
-                    let start = self.eip;
+                    // Ops run in order until one stops the block (a taken branch, a
+                    // restart, a fault), so EIP is the entry's plus the op's end offset.
                     // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults
                     // (SDM).
-                    self.eip = start.wrapping_add(op.len as u32);
+                    self.eip = entry.wrapping_add(op.next_off as u32);
                     if let Err(e) = (op.exec)(self, op) {
                         self.icount = base + i as u64 + 1;
-                        self.eip = start;
+                        self.eip = entry
+                            .wrapping_add(op.next_off as u32)
+                            .wrapping_sub(op.len as u32);
                         self.stop = false;
                         self.mem.code_written = false;
                         return self.exception(e);
@@ -243,6 +246,7 @@ impl<B: Bus> Cpu<B> {
         let mut cacheable = true;
         let mut self_loop = false;
         let mut near_exit = false;
+        let mut end_off = 0u16;
         while n < max_ops {
             let off = dec.position();
             if off >= page_left as usize && n > 0 {
@@ -290,6 +294,8 @@ impl<B: Bus> Cpu<B> {
                     || ins.is_call_near()
                     || ins.is_call_near_indirect()
                     || ins.mnemonic() == iced_x86::Mnemonic::Ret);
+            end_off += op.len as u16;
+            op.next_off = end_off;
             cache.ops.push(op);
             n += 1;
             if ends || crosses {
