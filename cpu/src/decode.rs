@@ -358,10 +358,11 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
         op.size = op.osize;
     }
 
+    // A REP/REPNE prefix on a conditional (Jcc, SETcc, CMOVcc; F2 is BND on branches) is
+    // ignored: the condition code wins.
     if let Some(cc) = cond(ins.condition_code()) {
         op.aux = cc;
-    }
-    if ins.has_rep_prefix() || ins.has_repe_prefix() {
+    } else if ins.has_rep_prefix() || ins.has_repe_prefix() {
         op.aux = 1;
     } else if ins.has_repne_prefix() {
         op.aux = 2;

@@ -150,3 +150,26 @@ fn neg_not_match_general() {
         }
     }
 }
+
+/// A REP/REPNE (BND) prefix on a Jcc, SETcc or CMOVcc is ignored: the condition code, not
+/// the prefix, chooses what the instruction tests.
+#[test]
+fn prefixed_conditionals_keep_their_condition() {
+    for (bytes, cc) in [
+        (&[0xF2u8, 0x75, 0x02][..], 5), // BND JNE
+        (&[0xF3, 0x74, 0x02], 4),       // REP JE
+        (&[0xF2, 0x0F, 0x85, 0, 0, 0, 0], 5),
+        (&[0xF3, 0x0F, 0x94, 0xC0], 4),  // SETE AL
+        (&[0xF2, 0x0F, 0x4C, 0xC1], 12), // CMOVL EAX, ECX
+    ] {
+        assert_eq!(op_of(bytes, true).aux, cc, "{bytes:02X?}");
+    }
+    // String instructions keep their repeat prefix.
+    for (bytes, rep) in [
+        (&[0xF3u8, 0xA6][..], 1),
+        (&[0xF2, 0xAE], 2),
+        (&[0xF3, 0xA4], 1),
+    ] {
+        assert_eq!(op_of(bytes, true).aux, rep, "{bytes:02X?}");
+    }
+}
