@@ -154,13 +154,7 @@ impl<B: Bus> Cpu<B> {
     /// The physical address of `lin` if the TLB holds it with the permission needed.
     #[inline(always)]
     fn tlb_hit(&mut self, lin: u32, write: bool, user: bool) -> Option<u32> {
-        // READ_USER and WRITE_USER are the supervisor bits shifted by one.
-        let need = if write {
-            tlb::WRITE_SUPER
-        } else {
-            tlb::READ_SUPER
-        } << user as u8;
-        Some(self.tlb.lookup(lin, need)? | (lin & 0xFFF))
+        Some(self.tlb.lookup(lin, tlb::need(write, user))? | (lin & 0xFFF))
     }
 
     #[cold]
@@ -222,12 +216,7 @@ impl<B: Bus> Cpu<B> {
         let phys = if !self.paging {
             Some((lin, false))
         } else {
-            let need = if write {
-                tlb::WRITE_SUPER
-            } else {
-                tlb::READ_SUPER
-            } << user as u8;
-            self.tlb.peek(lin, need)
+            self.tlb.peek(lin, tlb::need(write, user))
         };
         if let Some((p, global)) = phys {
             self.mem.host_fill(lin, self.cpl, p, write, global);

@@ -13,6 +13,13 @@ pub const WRITE_SUPER: u8 = 4;
 pub const WRITE_USER: u8 = 8;
 const GLOBAL: u8 = 16;
 
+/// The permission bit an access needs: a write or a read, by a user or a supervisor
+/// (the user bits are the supervisor ones shifted by one).
+#[inline(always)]
+pub fn need(write: bool, user: bool) -> u8 {
+    (if write { WRITE_SUPER } else { READ_SUPER }) << user as u8
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     /// Linear page number + 1 (0 = empty).
@@ -59,25 +66,26 @@ impl Tlb {
         }
     }
 
-    /// The physical page for `lin` if cached with permission `need` (one of the bits above).
+    /// The physical page for `lin` if cached with permission `need` (see [`need`]).
     #[inline(always)]
     pub fn lookup(&mut self, lin: u32, need: u8) -> Option<u32> {
-        let vpn = lin >> 12;
-        let e = &self.entries[vpn as usize & (SLOTS - 1)];
-        if e.tag == vpn + 1 && e.perm & need != 0 {
-            if self.count_hits {
-                self.hits += 1;
+        match self.peek(lin, need) {
+            Some((phys, _)) => {
+                if self.count_hits {
+                    self.hits += 1;
+                }
+                Some(phys)
             }
-            Some(e.phys)
-        } else {
-            self.misses += 1;
-            None
+            None => {
+                self.misses += 1;
+                None
+            }
         }
     }
 
     /// Like [`Tlb::lookup`] without counting (filling the host TLB after an access), with
     /// whether the entry is global.
-    #[inline]
+    #[inline(always)]
     pub fn peek(&self, lin: u32, need: u8) -> Option<(u32, bool)> {
         let vpn = lin >> 12;
         let e = &self.entries[vpn as usize & (SLOTS - 1)];
