@@ -204,6 +204,69 @@ fn x87_mem_loop() -> Program32 {
     })
 }
 
+/// Kernel-like code: a loop over `body` pseudo-random instructions (register ALU, LEA, loads
+/// and stores at EBP, compare-and-branch, and a CALL to a two-instruction function every
+/// seventh), from a fixed seed, ~1M instructions per run. The loop benches above repeat a
+/// handful of instructions, so the host predicts every handler call; here the predictor has
+/// to remember `body` of them, which is what kernel paths (system calls, scheduling, page
+/// faults) ask of it. Bodies of 1,000 and 20,000 instructions show the two regimes.
+fn mixed(name: &'static str, body: usize) -> Program32 {
+    program(name, None, |a| {
+        let regs = [eax, ebx, edx, esi, edi];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        a.mov(ebp, DST)?;
+        a.mov(ecx, (1_000_000 / body) as u32)?;
+        let mut top = a.create_label();
+        let mut funcs = Vec::new();
+        a.set_label(&mut top)?;
+        for i in 0..body {
+            let d = regs[rnd(5) as usize];
+            let s = regs[rnd(5) as usize];
+            let disp = (rnd(64) * 4) as i32;
+            match rnd(12) {
+                0 => a.add(d, s)?,
+                1 => a.sub(d, s)?,
+                2 => a.xor(d, s)?,
+                3 => a.mov(d, s)?,
+                4 => a.lea(d, dword_ptr(s + disp))?,
+                5 | 6 => a.mov(d, dword_ptr(ebp + disp))?,
+                7 => a.mov(dword_ptr(ebp + disp), s)?,
+                8 => a.and(d, s)?,
+                9 => a.shl(d, 3)?,
+                10 => a.add(d, dword_ptr(ebp + disp))?,
+                _ => {
+                    let mut skip = a.create_label();
+                    a.cmp(d, s)?;
+                    a.jae(skip)?;
+                    a.inc(d)?;
+                    a.set_label(&mut skip)?;
+                }
+            }
+            if i % 7 == 6 {
+                let f = a.create_label();
+                a.call(f)?;
+                funcs.push(f);
+            }
+        }
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        let mut done = a.create_label();
+        a.jmp(done)?;
+        for mut f in funcs {
+            a.set_label(&mut f)?;
+            a.add(regs[rnd(5) as usize], 1)?;
+            a.ret()?;
+        }
+        a.set_label(&mut done)
+    })
+}
+
 /// The programs of the `paged_ring3` group.
 pub fn programs() -> Vec<Program32> {
     vec![
@@ -213,6 +276,8 @@ pub fn programs() -> Vec<Program32> {
         call_ret_loop(),
         mpi_loop(),
         x87_mem_loop(),
+        mixed("mixed_1k", 1_000),
+        mixed("mixed_20k", 20_000),
     ]
 }
 
