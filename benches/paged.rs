@@ -220,7 +220,15 @@ fn mixed(name: &'static str, body: usize) -> Program32 {
             x ^= x << 17;
             x % m
         };
+        // Registers and the 256 bytes at EBP start the same on every run, so each run takes
+        // the same branches and retires the same count.
         a.mov(ebp, DST)?;
+        for (i, r) in regs.iter().enumerate() {
+            a.mov(*r, 0x1234_5679 * (i as u32 + 1))?;
+        }
+        for i in 0..64 {
+            a.mov(dword_ptr(ebp + 4 * i), 0x0101_0101 * i as u32)?;
+        }
         a.mov(ecx, (1_000_000 / body) as u32)?;
         let mut top = a.create_label();
         let mut funcs = Vec::new();
