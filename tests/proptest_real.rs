@@ -48,11 +48,8 @@ const AVOID_IP_WRAP_BUG: bool = false;
 
 /// `cases` unless `PROPTEST_CASES` is set (for long soak runs).
 fn config(cases: u32) -> ProptestConfig {
-    let env = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok());
     ProptestConfig {
-        cases: env.unwrap_or(cases),
+        cases: emu_suite::proptest_cases(cases),
         failure_persistence: None,
         max_shrink_iters: 4096,
         ..ProptestConfig::default()

@@ -174,6 +174,9 @@ pub struct Cpu<B: Bus> {
     pub(crate) cache: BlockCache<B>,
     /// When false every instruction is decoded again before it runs (to measure the cache).
     pub block_cache_enabled: bool,
+    /// When false, REP MOVS and REP STOS move one element at a time through the full access
+    /// path instead of a page at a time through the host TLB (the reference for tests).
+    pub bulk_strings: bool,
     pub stats: Stats,
     /// Port whose OUT from the firmware ROM area (real mode, F0000-FFFFF) stops the CPU with
     /// [`Exit::Trap`] carrying the OUT's linear address: how the built-in BIOS hands a service
@@ -227,6 +230,7 @@ impl<B: Bus> Cpu<B> {
             int_shadow: false,
             cache: BlockCache::new(),
             block_cache_enabled: true,
+            bulk_strings: true,
             stats: Stats::default(),
             last_exception: None,
             delivering_fault: false,

@@ -406,6 +406,49 @@ impl Memory {
         true
     }
 
+    /// A run of REP MOVS over `len` bytes: copies the range at linear `src` to the one at
+    /// linear `dst` for CPL `cpl` if the host TLB maps each inside one page (reads at `src`,
+    /// writes at `dst`); false, nothing written, if not, or if the two overlap so that the
+    /// element moves (upward, or downward when `down`) would differ from one memmove: the
+    /// moves replicate a pattern when the destination starts inside the source past its
+    /// first byte (going up), or the source inside the destination (going down).
+    pub fn host_copy(&mut self, dst: u32, src: u32, len: u32, down: bool, cpl: u8) -> bool {
+        let (Some(s), Some(d)) = (
+            self.host.read(src, cpl, len),
+            self.host.write(dst, cpl, len),
+        ) else {
+            return false;
+        };
+        let (a, b) = if down { (s, d) } else { (d, s) };
+        if a > b && a < b + len as usize {
+            return false;
+        }
+        // Hits lie inside the mapping (see `host_read`); the slices stay bounds-checked.
+        self.map.copy_within(s..s + len as usize, d);
+        true
+    }
+
+    /// REP STOS forward: stores the low `size` bytes of `v` over `len` bytes (a multiple of
+    /// `size`) at linear `dst` for CPL `cpl` if the host TLB maps them for writing in one
+    /// page; false, nothing written, if not.
+    pub fn host_fill_elems(&mut self, dst: u32, len: u32, size: u8, v: u32, cpl: u8) -> bool {
+        let Some(d) = self.host.write(dst, cpl, len) else {
+            return false;
+        };
+        let out = &mut self.map[d..d + len as usize];
+        let bytes = v.to_le_bytes();
+        match size {
+            1 => out.fill(bytes[0]),
+            2 => out
+                .chunks_exact_mut(2)
+                .for_each(|c| c.copy_from_slice(&bytes[..2])),
+            _ => out
+                .chunks_exact_mut(4)
+                .for_each(|c| c.copy_from_slice(&bytes)),
+        }
+        true
+    }
+
     /// Maps `lin`'s page at `cpl` to physical `phys` in the host TLB, after the full path
     /// has performed a read (or a write, `write`) there: a page outside RAM is not mapped,
     /// and one that is not direct-store RAM only for reads. `global`: the TLB entry is.

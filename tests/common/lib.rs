@@ -119,6 +119,15 @@ pub fn real_mode_frame(cpu: &Cpu<NullBus>) -> (u16, u16, u16) {
     (at(0), at(1), at(2))
 }
 
+/// A property test's case count: `default`, unless `PROPTEST_CASES` is set (for long soak
+/// runs).
+pub fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Runs until the CPU halts or shuts down, or `max` instructions have retired.
 pub fn run_until_stop<B: Bus>(cpu: &mut Cpu<B>, max: u64) -> Exit {
     let end = cpu.icount.saturating_add(max);

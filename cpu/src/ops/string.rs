@@ -36,12 +36,15 @@ fn set_count<B: Bus>(cpu: &mut Cpu<B>, amask: u32, c: u32) {
 }
 
 /// Runs `one` for each element: once without a REP prefix, else while the count is non-zero
-/// (and, for CMPS/SCAS, while the REPE/REPNE condition holds).
+/// (and, for CMPS/SCAS, while the REPE/REPNE condition holds). Before each element, `bulk`
+/// may do a run of up to its argument's elements at once and return how many it did (0:
+/// none, so `one` does the next).
 #[inline(always)]
 fn repeat<B: Bus>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
     compares: bool,
+    mut bulk: impl FnMut(&mut Cpu<B>, u32) -> u32,
     mut one: impl FnMut(&mut Cpu<B>) -> Result<(), Exc>,
 ) -> Result<(), Exc> {
     if op.aux == 0 {
@@ -54,9 +57,15 @@ fn repeat<B: Bus>(
         if c == 0 {
             return Ok(());
         }
-        if n == CHUNK {
+        if n >= CHUNK {
             cpu.restart(op);
             return Ok(());
+        }
+        let k = bulk(cpu, c.min(CHUNK - n));
+        if k != 0 {
+            set_count(cpu, am, c - k);
+            n += k;
+            continue;
         }
         one(cpu)?;
         set_count(cpu, am, c.wrapping_sub(1));
@@ -70,9 +79,120 @@ fn repeat<B: Bus>(
     }
 }
 
+/// No bulk runs: every element through `one`.
+fn no_bulk<B: Bus>(_: &mut Cpu<B>, _: u32) -> u32 {
+    0
+}
+
+/// A run of REP elements done at once: `k` elements of `size` bytes starting at offset
+/// `off` and going down when DF is set, so they cover `len` bytes from offset `low` up.
+struct Run {
+    k: u32,
+    low: u32,
+    len: u32,
+}
+
+/// The longest run from offset `off` in segment `seg` the string direction allows, at most
+/// `max` elements: all inside the page of the first element, none across the address-size
+/// wrap. None when bulk runs are off, or the first element crosses its page or the wrap.
+#[inline(always)]
+fn run_from<B: Bus>(cpu: &Cpu<B>, seg: u8, off: u32, am: u32, size: u8, max: u32) -> Option<Run> {
+    if !cpu.bulk_strings {
+        return None;
+    }
+    let s = cpu.seg.get(seg as usize)?;
+    let in_page = s.base.wrapping_add(off) & 0xFFF;
+    let size = size as u32;
+    if in_page + size > 0x1000 {
+        return None;
+    }
+    let k = if cpu.flags.df() {
+        // Down to the page start, and to offset 0.
+        max.min(in_page / size + 1)
+            .min((off / size).saturating_add(1))
+    } else {
+        // Up to the page end, and to the top of the address size.
+        let below_wrap = ((am as u64 - off as u64 + 1) / size as u64) as u32;
+        max.min((0x1000 - in_page) / size).min(below_wrap)
+    };
+    if k == 0 {
+        return None;
+    }
+    let len = k * size;
+    let low = if cpu.flags.df() {
+        off - (len - size)
+    } else {
+        off
+    };
+    Some(Run { k, low, len })
+}
+
+/// Moves ESI or EDI over a run of `len` bytes in the string direction.
+#[inline(always)]
+fn advance_by<B: Bus>(cpu: &mut Cpu<B>, r: Reg, amask: u32, len: u32) {
+    let step = if cpu.flags.df() {
+        len.wrapping_neg()
+    } else {
+        len
+    };
+    let v = cpu.r[r as usize];
+    cpu.r[r as usize] = (v & !amask) | (v.wrapping_add(step) & amask);
+}
+
+/// REP MOVS a run at a time: the run's segment checks pass and the host TLB maps both
+/// sides (no fault, no device, no code, no ROM), so the run is one copy. Anything else, and
+/// a run whose destination overlaps its source in the way that replicates a pattern, is
+/// left to the element path.
+fn movs_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, max: u32) -> u32 {
+    let (size, am) = (op.size, op.amask);
+    let (si, di) = (idx(cpu, Reg::Esi, am), idx(cpu, Reg::Edi, am));
+    let Some(s) = run_from(cpu, op.seg, si, am, size, max) else {
+        return 0;
+    };
+    let Some(d) = run_from(cpu, ES, di, am, size, s.k) else {
+        return 0;
+    };
+    // The shorter run decides; a cut run keeps the elements next to the start.
+    let len = d.k * size as u32;
+    let (s_low, d_low) = if cpu.flags.df() {
+        (s.low + (s.len - len), d.low)
+    } else {
+        (s.low, d.low)
+    };
+    let (Ok(src), Ok(dst)) = (cpu.lin_r(op.seg, s_low, len), cpu.lin_w(ES, d_low, len)) else {
+        return 0;
+    };
+    if !cpu.mem.host_copy(dst, src, len, cpu.flags.df(), cpu.cpl) {
+        return 0;
+    }
+    cpu.count_host_hit();
+    advance_by(cpu, Reg::Esi, am, len);
+    advance_by(cpu, Reg::Edi, am, len);
+    d.k
+}
+
+/// REP STOS a run at a time, as [`movs_bulk`].
+fn stos_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, v: u32, max: u32) -> u32 {
+    let (size, am) = (op.size, op.amask);
+    let di = idx(cpu, Reg::Edi, am);
+    let Some(d) = run_from(cpu, ES, di, am, size, max) else {
+        return 0;
+    };
+    let Ok(dst) = cpu.lin_w(ES, d.low, d.len) else {
+        return 0;
+    };
+    if !cpu.mem.host_fill_elems(dst, d.len, size, v, cpu.cpl) {
+        return 0;
+    }
+    cpu.count_host_hit();
+    advance_by(cpu, Reg::Edi, am, d.len);
+    d.k
+}
+
 pub fn movs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let (size, am) = (op.size, op.amask);
-    repeat(cpu, op, false, |cpu| {
+    let bulk = |cpu: &mut Cpu<B>, max| movs_bulk(cpu, op, max);
+    repeat(cpu, op, false, bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.write_mem(ES, idx(cpu, Reg::Edi, am), size, v)?;
         advance(cpu, Reg::Esi, am, size);
@@ -83,7 +203,7 @@ pub fn movs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 pub fn cmps<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let (size, am) = (op.size, op.amask);
-    repeat(cpu, op, true, |cpu| {
+    repeat(cpu, op, true, no_bulk, |cpu| {
         let a = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
         let r = a.wrapping_sub(b) & super::mask(size);
@@ -97,7 +217,8 @@ pub fn cmps<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn stos<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let (size, am) = (op.size, op.amask);
     let v = cpu.get_reg(size, 0);
-    repeat(cpu, op, false, |cpu| {
+    let bulk = |cpu: &mut Cpu<B>, max| stos_bulk(cpu, op, v, max);
+    repeat(cpu, op, false, bulk, |cpu| {
         cpu.write_mem(ES, idx(cpu, Reg::Edi, am), size, v)?;
         advance(cpu, Reg::Edi, am, size);
         Ok(())
@@ -106,7 +227,7 @@ pub fn stos<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 pub fn lods<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let (size, am) = (op.size, op.amask);
-    repeat(cpu, op, false, |cpu| {
+    repeat(cpu, op, false, no_bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.set_reg(size, 0, v);
         advance(cpu, Reg::Esi, am, size);
@@ -117,7 +238,7 @@ pub fn lods<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn scas<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let (size, am) = (op.size, op.amask);
     let a = cpu.get_reg(size, 0);
-    repeat(cpu, op, true, |cpu| {
+    repeat(cpu, op, true, no_bulk, |cpu| {
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
         let r = a.wrapping_sub(b) & super::mask(size);
         cpu.flags.set_lazy(LazyOp::Sub, size, a, b, r);
@@ -131,7 +252,7 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let port = cpu.r[Reg::Edx as usize] as u16;
     cpu.check_io(port, size)?;
     cpu.stop = true;
-    repeat(cpu, op, false, |cpu| {
+    repeat(cpu, op, false, no_bulk, |cpu| {
         let di = idx(cpu, Reg::Edi, am);
         // Check the destination before the port read, which may have side effects.
         cpu.lin_w(ES, di, size as u32)?;
@@ -151,7 +272,7 @@ pub fn outs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let port = cpu.r[Reg::Edx as usize] as u16;
     cpu.check_io(port, size)?;
     cpu.stop = true;
-    repeat(cpu, op, false, |cpu| {
+    repeat(cpu, op, false, no_bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
         cpu.bus.io_write(port, size, v);
