@@ -23,7 +23,7 @@ pub const EA_BASE: u8 = 1;
 
 /// The address form of an op's memory operand, for choosing a specialised handler.
 pub fn ea_form<B: Bus>(op: &Op<B>) -> u8 {
-    if op.amask == u32::MAX && op.index == crate::regs::NO_REG {
+    if op.amask() == u32::MAX && op.index == crate::regs::NO_REG {
         EA_BASE
     } else {
         EA_ANY
@@ -73,7 +73,7 @@ impl<B: Bus> Cpu<B> {
         self.r[op.base as usize & 15]
             .wrapping_add(self.r[op.index as usize & 15] << op.scale)
             .wrapping_add(op.disp)
-            & op.amask
+            & op.amask()
     }
 
     /// The effective address for a handler specialised by address form (`EA_*`): the

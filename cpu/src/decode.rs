@@ -28,14 +28,15 @@ pub enum Kind {
 /// One decoded instruction.
 pub struct Op<B: Bus> {
     pub exec: Handler<B>,
-    /// Memory displacement.
+    /// Memory displacement; without a memory operand, the far selector of a direct far
+    /// JMP/CALL, ENTER's nesting level or a fetch fault's error code.
     pub disp: u32,
-    /// Immediate, branch displacement (relative to the next instruction) or far offset.
+    /// Immediate, branch displacement (relative to the next instruction) or far offset; the
+    /// third operand's immediate (IMUL r,r/m,imm, SHLD/SHRD count); an x87 escape's
+    /// [`crate::fpu::op_word`]; a #UD op's mnemonic (for reporting unimplemented ones).
     pub imm: u32,
-    /// Second immediate: far selector, ENTER nesting level, shift count of SHLD/SHRD.
-    pub imm2: u32,
-    /// Address-size mask: 0xFFFF or 0xFFFF_FFFF.
-    pub amask: u32,
+    /// Address size as a shift of [`Op::amask`]: 0 (32-bit) or 16 (16-bit).
+    pub ashift: u8,
     pub len: u8,
     /// Offset of the next instruction from the start of the op's block: the block loop sets
     /// EIP from the block's entry EIP and this, so no op waits on the previous op's EIP.
@@ -56,7 +57,6 @@ pub struct Op<B: Bus> {
     pub scale: u8,
     /// Condition code (0-15), repeat prefix (1 = REP/REPE, 2 = REPNE) or a sub-operation.
     pub aux: u8,
-    pub mnemonic: M,
 }
 
 impl<B: Bus> Clone for Op<B> {
@@ -67,13 +67,20 @@ impl<B: Bus> Clone for Op<B> {
 impl<B: Bus> Copy for Op<B> {}
 
 impl<B: Bus> Op<B> {
+    /// Address-size mask: 0xFFFF or 0xFFFF_FFFF. Kept as a shift so that an op fits in 32
+    /// bytes: the block loop streams through ops, and kernel code runs through ~1 MiB of
+    /// them (see DESIGN.md, "Op size").
+    #[inline(always)]
+    pub fn amask(&self) -> u32 {
+        u32::MAX >> self.ashift
+    }
+
     fn empty(exec: Handler<B>) -> Self {
         Op {
             exec,
             disp: 0,
             imm: 0,
-            imm2: 0,
-            amask: 0xFFFF,
+            ashift: 16,
             len: 1,
             next_off: 0,
             size: 2,
@@ -88,7 +95,6 @@ impl<B: Bus> Op<B> {
             index: NO_REG,
             scale: 0,
             aux: 0,
-            mnemonic: M::INVALID,
         }
     }
 
@@ -113,7 +119,7 @@ impl<B: Bus> Op<B> {
         Op {
             len: len.max(1),
             imm: e.vector() as u32,
-            imm2: e.code().unwrap_or(0),
+            disp: e.code().unwrap_or(0),
             aux: e.code().is_some() as u8,
             ..Op::empty(data::fetch_fault)
         }
@@ -128,7 +134,7 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
         // Jcc is the exception: its handler stops the block when taken (see `jcc_taken`).
         || (ins.flow_control() != iced_x86::FlowControl::Next && !ins.is_jcc_short_or_near())
         || matches!(
-            op.mnemonic,
+            ins.mnemonic(),
             M::Hlt
                 | M::Sti
                 | M::Popf
@@ -160,7 +166,7 @@ pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
         // segment register changes nothing that decoded ops depend on.
         || (op.a == Kind::Seg
             && op.ra == crate::regs::SegReg::Ss as u8
-            && matches!(op.mnemonic, M::Mov | M::Pop))
+            && matches!(ins.mnemonic(), M::Mov | M::Pop))
         || matches!(op.a, Kind::Cr | Kind::Dr)
 }
 
@@ -262,10 +268,9 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
     let px = scan_prefixes(bytes);
     let mut op = Op::empty(data::ud);
     op.len = len;
-    op.mnemonic = ins.mnemonic();
     op.osize = if code32 ^ px.opsize { 4 } else { 2 };
     let a32 = code32 ^ px.addrsize;
-    op.amask = if a32 { u32::MAX } else { 0xFFFF };
+    op.ashift = if a32 { 0 } else { 16 };
 
     // Operands A and B from iced operands 0 and 1; a third operand is always an immediate
     // (IMUL r,r/m,imm; SHLD/SHRD r/m,r,imm) or CL.
@@ -288,14 +293,15 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
             | OpKind::Immediate8to16
             | OpKind::Immediate8to32 => {
                 if i == 2 {
-                    op.imm2 = ins.immediate(i) as u32;
+                    // Operands 0 and 1 are not immediates here: `imm` is free.
+                    op.imm = ins.immediate(i) as u32;
                     continue;
                 }
                 op.imm = ins.immediate(i) as u32;
                 (Kind::Imm, 0, 0)
             }
             OpKind::Immediate8_2nd => {
-                op.imm2 = ins.immediate8_2nd() as u32;
+                op.disp = ins.immediate8_2nd() as u32;
                 continue;
             }
             OpKind::NearBranch16 | OpKind::NearBranch32 => {
@@ -304,12 +310,12 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
             }
             OpKind::FarBranch16 => {
                 op.imm = ins.far_branch16() as u32;
-                op.imm2 = ins.far_branch_selector() as u32;
+                op.disp = ins.far_branch_selector() as u32;
                 (Kind::Imm, 0, 0)
             }
             OpKind::FarBranch32 => {
                 op.imm = ins.far_branch32();
-                op.imm2 = ins.far_branch_selector() as u32;
+                op.disp = ins.far_branch_selector() as u32;
                 (Kind::Imm, 0, 0)
             }
             OpKind::MemorySegSI
@@ -319,13 +325,13 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
             | OpKind::MemoryESDI
             | OpKind::MemoryESEDI => {
                 op.seg = seg_index(ins.memory_segment());
-                op.amask = if matches!(
+                op.ashift = if matches!(
                     ins.op_kind(i),
                     OpKind::MemorySegESI | OpKind::MemorySegEDI | OpKind::MemoryESEDI
                 ) {
-                    u32::MAX
+                    0
                 } else {
-                    0xFFFF
+                    16
                 };
                 (Kind::None, 0, ins.memory_size().size() as u8)
             }
@@ -370,14 +376,18 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
 
     if ins.has_lock_prefix() && !(has_mem && lock_allowed(ins)) {
         op.exec = data::ud;
+        op.imm = M::INVALID as u32;
         return op;
     }
     op.exec = select::<B>(ins, &op);
     // D8-DF are x87 escapes in every mode this CPU decodes; the x87 layer decodes them itself.
     if let Some((esc, modrm)) = x87_bytes(bytes) {
         op.aux = esc;
-        op.imm2 = crate::fpu::op_word(esc, modrm, op.len, code32);
+        op.imm = crate::fpu::op_word(esc, modrm, op.len, code32);
         op.exec = x87::select(esc, modrm, has_mem);
+    }
+    if std::ptr::fn_addr_eq(op.exec, data::ud as Handler<B>) {
+        op.imm = ins.mnemonic() as u32;
     }
     op
 }
@@ -543,7 +553,11 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Lahf => data::lahf,
         M::Sahf => data::sahf,
         M::Xlatb => data::xlat,
-        M::Les | M::Lds | M::Lss | M::Lfs | M::Lgs if op.b == Kind::Mem => data::load_far_ptr,
+        M::Les if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Es as u8 }>,
+        M::Lds if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Ds as u8 }>,
+        M::Lss if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Ss as u8 }>,
+        M::Lfs if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Fs as u8 }>,
+        M::Lgs if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Gs as u8 }>,
         M::Clc => data::clc,
         M::Stc => data::stc,
         M::Cmc => data::cmc,
@@ -689,4 +703,13 @@ fn is_string(ins: &Instruction) -> bool {
                 | OpKind::MemoryESEDI
         )
     })
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The block loop streams through ops: keep two per 64-byte cache line.
+    #[test]
+    fn an_op_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<super::Op<crate::NullBus>>(), 32);
+    }
 }

@@ -15,7 +15,7 @@ fn bit_op<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
     let (loc, bit) = if op.a == Kind::Mem && op.b == Kind::Reg {
         let s = sext(size, off);
         let step = s.div_euclid(bits as i32);
-        let ea = cpu.ea(op).wrapping_add((step * size as i32) as u32) & op.amask;
+        let ea = cpu.ea(op).wrapping_add((step * size as i32) as u32) & op.amask();
         let lin = if K == 0 {
             cpu.lin_r(op.seg, ea, size as u32)?
         } else {

@@ -83,12 +83,8 @@ fn counter<B: Bus>(cpu: &Cpu<B>, amask: u32) -> u32 {
 }
 
 pub fn jcxz<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let m = if op.mnemonic == iced_x86::Mnemonic::Jecxz {
-        u32::MAX
-    } else {
-        op.amask
-    };
-    if counter(cpu, m) == 0 {
+    // JECXZ is JCXZ with a 32-bit address size: the address size picks the register.
+    if counter(cpu, op.amask()) == 0 {
         near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
     }
     Ok(())
@@ -96,9 +92,9 @@ pub fn jcxz<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 #[inline]
 fn loop_common<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, extra: bool) -> Result<(), Exc> {
-    let c = counter(cpu, op.amask).wrapping_sub(1) & op.amask;
+    let c = counter(cpu, op.amask()).wrapping_sub(1) & op.amask();
     let old = cpu.r[Reg::Ecx as usize];
-    cpu.r[Reg::Ecx as usize] = (old & !op.amask) | c;
+    cpu.r[Reg::Ecx as usize] = (old & !op.amask()) | c;
     if c != 0 && extra {
         if let Err(e) = near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize) {
             cpu.r[Reg::Ecx as usize] = old;
@@ -169,11 +165,11 @@ fn ret<B: Bus, const O: u8, const IMM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Re
 }
 
 pub fn jmp_far<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    cpu.far_jump(op.imm2 as u16, op.imm, op.osize)
+    cpu.far_jump(op.disp as u16, op.imm, op.osize)
 }
 
 pub fn call_far<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    cpu.far_call(op.imm2 as u16, op.imm, op.osize)
+    cpu.far_call(op.disp as u16, op.imm, op.osize)
 }
 
 /// The offset and selector of an m16:16 / m16:32 operand.
@@ -181,7 +177,7 @@ fn far_ptr<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(u16, u32), Exc> {
     let ea = cpu.ea(op);
     let off_size = op.size - 2;
     let off = cpu.read_mem(op.seg, ea, off_size)?;
-    let sel = cpu.read16(op.seg, ea.wrapping_add(off_size as u32) & op.amask)?;
+    let sel = cpu.read16(op.seg, ea.wrapping_add(off_size as u32) & op.amask())?;
     Ok((sel, off))
 }
 

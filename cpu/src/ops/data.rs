@@ -11,8 +11,8 @@ use crate::{Bus, Cpu};
 /// Undefined or unimplemented opcode. Unimplemented mnemonics are remembered so the front
 /// end can report each once.
 pub fn ud<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if op.mnemonic != iced_x86::Mnemonic::INVALID {
-        cpu.ud_logged.insert(op.mnemonic as u32);
+    if op.imm != iced_x86::Mnemonic::INVALID as u32 {
+        cpu.ud_logged.insert(op.imm);
     }
     Err(Exc::ud())
 }
@@ -24,7 +24,7 @@ pub fn gp_fault<B: Bus>(_cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
 /// Replays a fault met while fetching the instruction (page fault on its second page).
 pub fn fetch_fault<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let e = if op.aux != 0 {
-        Exc::with_code(op.imm as u8, op.imm2)
+        Exc::with_code(op.imm as u8, op.disp)
     } else {
         Exc::new(op.imm as u8)
     };
@@ -301,7 +301,7 @@ pub fn sahf<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn xlat<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let off = cpu.r[Reg::Ebx as usize].wrapping_add(cpu.r[0] & 0xFF) & op.amask;
+    let off = cpu.r[Reg::Ebx as usize].wrapping_add(cpu.r[0] & 0xFF) & op.amask();
     let v = cpu.read8(op.seg, off)?;
     cpu.set_reg(1, 0, v as u32);
     Ok(())
@@ -309,19 +309,12 @@ pub fn xlat<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 /// LDS/LES/LSS/LFS/LGS: offset then selector from memory; the segment load comes first so
 /// a faulting selector leaves the register untouched.
-pub fn load_far_ptr<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+pub fn load_far_ptr<B: Bus, const SEG: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.size;
     let ea = cpu.ea(op);
     let off = cpu.read_mem(op.seg, ea, size)?;
-    let sel = cpu.read16(op.seg, ea.wrapping_add(size as u32) & op.amask)?;
-    let s = match op.mnemonic {
-        iced_x86::Mnemonic::Les => SegReg::Es,
-        iced_x86::Mnemonic::Lds => SegReg::Ds,
-        iced_x86::Mnemonic::Lss => SegReg::Ss,
-        iced_x86::Mnemonic::Lfs => SegReg::Fs,
-        _ => SegReg::Gs,
-    };
-    cpu.load_seg(s, sel)?;
+    let sel = cpu.read16(op.seg, ea.wrapping_add(size as u32) & op.amask())?;
+    cpu.load_seg(SegReg::from_index(SEG), sel)?;
     cpu.set_reg(size, op.ra, off);
     Ok(())
 }
@@ -379,7 +372,7 @@ pub fn bound<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let lo = sext(size, cpu.read_mem(op.seg, ea, size)?);
     let hi = sext(
         size,
-        cpu.read_mem(op.seg, ea.wrapping_add(size as u32) & op.amask, size)?,
+        cpu.read_mem(op.seg, ea.wrapping_add(size as u32) & op.amask(), size)?,
     );
     let v = sext(size, cpu.get_reg(size, op.ra));
     if v < lo || v > hi {

@@ -94,7 +94,7 @@ fn imul_n<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) ->
 /// IMUL r, r/m, imm
 fn imul3<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let x = rm::<B, S, MEM>(cpu, op, op.rb)?;
-    imul_into::<B, S>(cpu, op, x, op.imm2);
+    imul_into::<B, S>(cpu, op, x, op.imm);
     Ok(())
 }
 

@@ -189,14 +189,14 @@ pub fn sar<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     shift::<B, 6>(cpu, op)
 }
 
-/// SHLD/SHRD r/m, r, imm8|CL. The count comes from imm2, or CL when `aux` is 1.
+/// SHLD/SHRD r/m, r, imm8|CL. The count comes from imm, or CL when `aux` is 1.
 #[inline(always)]
 fn double<B: Bus, const LEFT: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.size;
     let c = if op.aux == 1 {
         cpu.r[Reg::Ecx as usize] & 0x1F
     } else {
-        op.imm2 & 0x1F
+        op.imm & 0x1F
     };
     let loc = cpu.loc_a(op, size)?;
     let d = cpu.read_loc(loc, size)? as u64;

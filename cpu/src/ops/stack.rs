@@ -112,7 +112,7 @@ pub fn popf<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn enter<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.osize;
     let alloc = op.imm & 0xFFFF;
-    let level = op.imm2 & 0x1F;
+    let level = op.disp & 0x1F;
     let saved_sp = cpu.r[Reg::Esp as usize];
     let res = (|| {
         let bp = cpu.get_reg(size, Reg::Ebp as u8);

@@ -50,7 +50,7 @@ fn repeat<B: Bus>(
     if op.aux == 0 {
         return one(cpu);
     }
-    let am = op.amask;
+    let am = op.amask();
     let mut n = 0;
     loop {
         let c = cpu.r[Reg::Ecx as usize] & am;
@@ -144,7 +144,7 @@ fn advance_by<B: Bus>(cpu: &mut Cpu<B>, r: Reg, amask: u32, len: u32) {
 /// a run whose destination overlaps its source in the way that replicates a pattern, is
 /// left to the element path.
 fn movs_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, max: u32) -> u32 {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let (si, di) = (idx(cpu, Reg::Esi, am), idx(cpu, Reg::Edi, am));
     let Some(s) = run_from(cpu, op.seg, si, am, size, max) else {
         return 0;
@@ -173,7 +173,7 @@ fn movs_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, max: u32) -> u32 {
 
 /// REP STOS a run at a time, as [`movs_bulk`].
 fn stos_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, v: u32, max: u32) -> u32 {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let di = idx(cpu, Reg::Edi, am);
     let Some(d) = run_from(cpu, ES, di, am, size, max) else {
         return 0;
@@ -190,7 +190,7 @@ fn stos_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, v: u32, max: u32) -> u32 {
 }
 
 pub fn movs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let bulk = |cpu: &mut Cpu<B>, max| movs_bulk(cpu, op, max);
     repeat(cpu, op, false, bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
@@ -202,7 +202,7 @@ pub fn movs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn cmps<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     repeat(cpu, op, true, no_bulk, |cpu| {
         let a = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
@@ -215,7 +215,7 @@ pub fn cmps<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn stos<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let v = cpu.get_reg(size, 0);
     let bulk = |cpu: &mut Cpu<B>, max| stos_bulk(cpu, op, v, max);
     repeat(cpu, op, false, bulk, |cpu| {
@@ -226,7 +226,7 @@ pub fn stos<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn lods<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     repeat(cpu, op, false, no_bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.set_reg(size, 0, v);
@@ -236,7 +236,7 @@ pub fn lods<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn scas<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let a = cpu.get_reg(size, 0);
     repeat(cpu, op, true, no_bulk, |cpu| {
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
@@ -248,7 +248,7 @@ pub fn scas<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size, op.amask);
+    let (size, am) = (op.size, op.amask());
     let port = cpu.r[Reg::Edx as usize] as u16;
     cpu.check_io(port, size)?;
     cpu.stop = true;
@@ -268,7 +268,7 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 pub fn outs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let (size, am) = (op.size2, op.amask);
+    let (size, am) = (op.size2, op.amask());
     let port = cpu.r[Reg::Edx as usize] as u16;
     cpu.check_io(port, size)?;
     cpu.stop = true;

@@ -93,7 +93,7 @@ fn load_table<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(u32, u32), Exc> {
     }
     let ea = cpu.ea(op);
     let limit = cpu.read_mem(op.seg, ea, 2)?;
-    let base = cpu.read_mem(op.seg, ea.wrapping_add(2) & op.amask, 4)?;
+    let base = cpu.read_mem(op.seg, ea.wrapping_add(2) & op.amask(), 4)?;
     let base = if op.osize == 2 {
         base & 0xFF_FFFF
     } else {
@@ -127,7 +127,7 @@ fn store_table<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, t: crate::TableReg) -> Resu
     };
     cpu.lin_w(op.seg, ea, 6)?;
     cpu.write_mem(op.seg, ea, 2, t.limit)?;
-    cpu.write_mem(op.seg, ea.wrapping_add(2) & op.amask, 4, base)
+    cpu.write_mem(op.seg, ea.wrapping_add(2) & op.amask(), 4, base)
 }
 
 pub fn sgdt<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {

@@ -211,7 +211,7 @@ fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let (f, dst, src) = arith_operands::<REG, STI>(op.imm2 as u8 & 7);
+    let (f, dst, src) = arith_operands::<REG, STI>(op.imm as u8 & 7);
     general(cpu, op, |fpu| fpu.farith(f, dst, src, STI && POP))
 }
 
@@ -257,14 +257,14 @@ fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     fast_or(
         cpu,
         op,
-        |fpu| fpu.fld_st_fast(op.imm2 as u8 & 7),
+        |fpu| fpu.fld_st_fast(op.imm as u8 & 7),
         fld_sti_general,
     )
 }
 
 #[inline(never)]
 fn fld_sti_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    general(cpu, op, |fpu| fpu.fld_st(op.imm2 as u8 & 7))
+    general(cpu, op, |fpu| fpu.fld_st(op.imm as u8 & 7))
 }
 
 /// D9 FA: FSQRT; the fast path for a positive normal ST(0) under the default control word.
@@ -299,13 +299,13 @@ fn fxch<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 #[inline(never)]
 fn fxch_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    general(cpu, op, |fpu| fpu.fxch(op.imm2 as u8 & 7))
+    general(cpu, op, |fpu| fpu.fxch(op.imm as u8 & 7))
 }
 
 /// DD D0+i / D8+i: FST / FSTP ST(i).
 fn fst_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
-    let modrm = op.imm2 as u8;
+    let modrm = op.imm as u8;
     cpu.fpu.fst_st(modrm & 7, modrm & 0x08 != 0);
     finish(cpu, op)
 }
@@ -316,7 +316,7 @@ fn read_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Result<Src, Exc> 
     if op.aux & 4 == 0 {
         return Ok(Src::F32(cpu.read_mem(op.seg, ea, 4)?));
     }
-    Ok(Src::F64(cpu.read_mem64(op.seg, ea, op.amask)?))
+    Ok(Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?))
 }
 
 /// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
@@ -341,7 +341,7 @@ fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
     if fast_ready(cpu) {
         let ea = cpu.ea(op);
         let src = if DBL {
-            Src::F64(cpu.read_mem64(op.seg, ea, op.amask)?)
+            Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?)
         } else {
             Src::F32(cpu.read_mem(op.seg, ea, 4)?)
         };
@@ -360,7 +360,7 @@ fn arith_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let ea = cpu.ea(op);
     let src = read_real(cpu, op, ea)?;
     record_mem(cpu, op, ea);
-    if let Some(f) = FOp::from_reg(op.imm2 as u8 >> 3) {
+    if let Some(f) = FOp::from_reg(op.imm as u8 >> 3) {
         cpu.fpu.farith_mem(f, src);
     }
     Ok(())
@@ -380,7 +380,7 @@ fn fld_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     let ea = cpu.ea(op);
-    let pop = op.imm2 & 0x08 != 0;
+    let pop = op.imm & 0x08 != 0;
     if op.aux & 4 == 0 {
         let lin = cpu.probe_write(op.seg, ea, 4)?;
         record_mem(cpu, op, ea);
@@ -413,7 +413,7 @@ pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         return Err(Exc::nm());
     }
     let esc = op.aux & 7;
-    let modrm = op.imm2 as u8;
+    let modrm = op.imm as u8;
     if !no_wait(esc, modrm) {
         cpu.fpu_pending()?;
     }
@@ -425,12 +425,12 @@ pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     }
 }
 
-/// Records the last instruction (and its memory operand) for FNSTENV/FNSAVE. `op.imm2`
+/// Records the last instruction (and its memory operand) for FNSTENV/FNSAVE. `op.imm`
 /// holds the instruction's [`crate::fpu::op_word`], so this is a few stores.
 #[inline(always)]
 fn record<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, data: Option<(u16, u64)>) {
     let cs = cpu.seg[crate::SegReg::Cs as usize].sel;
-    cpu.fpu.record(cs, cpu.eip, op.imm2);
+    cpu.fpu.record(cs, cpu.eip, op.imm);
     if let Some((ds, dp)) = data {
         cpu.fpu.set_last_data(ds, dp);
     }
@@ -448,7 +448,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
             2 => Src::I32(rd(cpu, 4)? as i32),
             4 => {
                 let lo = rd(cpu, 4)? as u64;
-                let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+                let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask(), 4)? as u64;
                 Src::F64(lo | hi << 32)
             }
             _ => Src::I16(rd(cpu, 2)? as u16 as i16),
@@ -475,7 +475,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
         }
         (5, 0) => {
             let lo = rd(cpu, 4)? as u64;
-            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask(), 4)? as u64;
             record(cpu, op, data);
             cpu.fpu.fld(Src::F64(lo | hi << 32));
         }
@@ -502,7 +502,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
         }
         (7, 5) => {
             let lo = rd(cpu, 4)? as u64;
-            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask, 4)? as u64;
+            let hi = cpu.read_mem(seg, ea.wrapping_add(4) & op.amask(), 4)? as u64;
             record(cpu, op, data);
             cpu.fpu.fld(Src::I64((lo | hi << 32) as i64));
         }
@@ -600,7 +600,7 @@ fn mem_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8) -> Result<()
 }
 
 fn reg_form<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, esc: u8, reg: u8, i: u8) -> Result<(), Exc> {
-    let modrm = op.imm2 as u8;
+    let modrm = op.imm as u8;
     let fpu = &mut cpu.fpu;
     match (esc, reg) {
         (0, 2) | (4, 2) => fpu.fcom_st(i, false, 0),
