@@ -7,18 +7,18 @@ use crate::exception::Exc;
 use crate::flags::LazyOp;
 use crate::{Bus, Cpu};
 
-const ADD: u8 = 0;
-const OR: u8 = 1;
-const ADC: u8 = 2;
-const SBB: u8 = 3;
-const AND: u8 = 4;
-const SUB: u8 = 5;
-const XOR: u8 = 6;
-const CMP: u8 = 7;
-const TEST: u8 = 8;
+pub(super) const ADD: u8 = 0;
+pub(super) const OR: u8 = 1;
+pub(super) const ADC: u8 = 2;
+pub(super) const SBB: u8 = 3;
+pub(super) const AND: u8 = 4;
+pub(super) const SUB: u8 = 5;
+pub(super) const XOR: u8 = 6;
+pub(super) const CMP: u8 = 7;
+pub(super) const TEST: u8 = 8;
 
 /// Any operand forms (memory destinations, mixed sizes): the general path.
-fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+pub(super) fn binary<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let size = op.size;
     let src = cpu.read_b(op)? & mask(size);
     let loc = if K == CMP || K == TEST {
@@ -69,17 +69,23 @@ fn flags_of<B: Bus, const K: u8>(cpu: &mut Cpu<B>, size: u8, dst: u32, src: u32,
     }
 }
 
+/// Operand B of a specialised form: register `rb` or (`IMM`) the immediate, size `S`.
+#[inline(always)]
+fn reg_or_imm<B: Bus, const S: u8, const IMM: bool>(cpu: &Cpu<B>, op: &Op<B>) -> u32 {
+    if IMM {
+        op.imm & mask(S)
+    } else {
+        cpu.get_reg(S, op.rb)
+    }
+}
+
 /// Register destination with a register (`IMM` false) or immediate source, size `S`: the
 /// commonest ALU forms, without operand-kind dispatch.
 fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
-    let src = if IMM {
-        op.imm & mask(S)
-    } else {
-        cpu.get_reg(S, op.rb)
-    };
+    let src = reg_or_imm::<B, S, IMM>(cpu, op);
     into_reg::<B, K, S>(cpu, op, src);
     Ok(())
 }
@@ -91,6 +97,30 @@ fn binary_reg_mem<B: Bus, const K: u8, const S: u8, const F: u8>(
 ) -> Result<(), Exc> {
     let src = cpu.read_mem(op.seg, cpu.ea_as::<F>(op), S)?;
     into_reg::<B, K, S>(cpu, op, src);
+    Ok(())
+}
+
+/// Memory destination with a register (`IMM` false) or immediate source, size `S`, address
+/// form `F`: what [`binary`] does for these forms, in the same order of checks and faults,
+/// without its operand-kind dispatch (kernel code is full of `cmp $0, 8(%ebx)` and
+/// `orl %eax, (%edx)`; in diverse code a shared handler's kind branches mispredict).
+fn binary_mem<B: Bus, const K: u8, const S: u8, const IMM: bool, const F: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let src = reg_or_imm::<B, S, IMM>(cpu, op);
+    let ea = cpu.ea_as::<F>(op);
+    let (dst, res) = if K == CMP || K == TEST {
+        let dst = cpu.read_mem(op.seg, ea, S)?;
+        (dst, compute::<B, K>(cpu, dst, src) & mask(S))
+    } else {
+        let lin = cpu.lin_w(op.seg, ea, S as u32)?;
+        let dst = cpu.lin_read(lin, S)?;
+        let res = compute::<B, K>(cpu, dst, src) & mask(S);
+        cpu.lin_write(lin, S, res)?;
+        (dst, res)
+    };
+    flags_of::<B, K>(cpu, S, dst, src, res);
     Ok(())
 }
 
@@ -109,6 +139,25 @@ fn into_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, src:
 pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Handler<B> {
     use crate::decode::Kind;
     use iced_x86::Mnemonic as M;
+    // Memory destination, by source kind, size and address form (sizes must agree), for the
+    // operation `K` of the enclosing `pick!`.
+    macro_rules! mem_dest {
+        () => {{
+            let base = ea_form(op) == EA_BASE;
+            match (op.b == Kind::Imm, op.size, base) {
+                _ if op.b == Kind::Reg && op.size2 != op.size => binary::<B, K>,
+                (false, 1, _) => binary_mem::<B, K, 1, false, EA_ANY>,
+                (false, 2, _) => binary_mem::<B, K, 2, false, EA_ANY>,
+                (false, 4, true) => binary_mem::<B, K, 4, false, EA_BASE>,
+                (false, 4, false) => binary_mem::<B, K, 4, false, EA_ANY>,
+                (true, 1, _) => binary_mem::<B, K, 1, true, EA_ANY>,
+                (true, 2, _) => binary_mem::<B, K, 2, true, EA_ANY>,
+                (true, 4, true) => binary_mem::<B, K, 4, true, EA_BASE>,
+                (true, 4, false) => binary_mem::<B, K, 4, true, EA_ANY>,
+                _ => binary::<B, K>,
+            }
+        }};
+    }
     macro_rules! pick {
         ($k:expr) => {{
             const K: u8 = $k;
@@ -125,6 +174,7 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
                     binary_reg_mem::<B, K, 4, EA_BASE>
                 }
                 (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4, EA_ANY>,
+                (Kind::Mem, Kind::Reg | Kind::Imm, _) => mem_dest!(),
                 _ => binary::<B, K>,
             }
         }};

@@ -136,6 +136,70 @@ fn movx_incdec_jcc_match_general() {
     }
 }
 
+/// ALU ops with a memory destination (register or immediate source, all sizes, 16- and
+/// 32-bit address forms with and without an index) against the general handler.
+#[test]
+fn alu_memory_destinations_match_general() {
+    let mut rng = Rng(0xA1B2_C3D4_E5F6_0718);
+    use alu::{binary, ADC, ADD, AND, CMP, OR, SBB, SUB, TEST, XOR};
+    let general: [Handler<NullBus>; 8] = [
+        binary::<NullBus, ADD>,
+        binary::<NullBus, OR>,
+        binary::<NullBus, ADC>,
+        binary::<NullBus, SBB>,
+        binary::<NullBus, AND>,
+        binary::<NullBus, SUB>,
+        binary::<NullBus, XOR>,
+        binary::<NullBus, CMP>,
+    ];
+    // [BX]/[EDI], [BP+disp8]/[EDI+disp8], SIB [ESI+EBX*4+disp8] ([SI] in 16-bit code), [BX+SI].
+    for modrm_rm in [0x07u8, 0x46, 0x44, 0x00] {
+        for reg in 0..8u8 {
+            let modrm = modrm_rm | reg << 3;
+            let sib = [modrm, 0x9E, 0x08];
+            for k in 0..8u8 {
+                // K r/m8, r8; K r/m16/32, r16/32.
+                check(&[k << 3, modrm, 0x9E, 0x08], general[k as usize], &mut rng);
+                check(
+                    &[(k << 3) | 1, modrm, 0x9E, 0x08],
+                    general[k as usize],
+                    &mut rng,
+                );
+                check(
+                    &[0x66, (k << 3) | 1, modrm, 0x9E, 0x08],
+                    general[k as usize],
+                    &mut rng,
+                );
+            }
+            let k = reg as usize;
+            // 80 /k ib, 81 /k iw/id, 83 /k ib (sign-extended).
+            for opc in [0x80u8, 0x81, 0x83] {
+                let mut b = vec![opc];
+                b.extend_from_slice(&sib);
+                b.extend_from_slice(&[0x85, 0x81, 0x7F, 0xFF]);
+                check(&b, general[k], &mut rng);
+                b.insert(0, 0x66);
+                check(&b, general[k], &mut rng);
+            }
+        }
+        // TEST r/m, r and TEST r/m, imm.
+        for opc in [0x84u8, 0x85] {
+            check(
+                &[opc, modrm_rm | 0x18, 0x9E, 0x08],
+                binary::<NullBus, TEST>,
+                &mut rng,
+            );
+        }
+        for opc in [0xF6u8, 0xF7] {
+            check(
+                &[opc, modrm_rm, 0x9E, 0x08, 0x81, 0x80, 0x00, 0x80],
+                binary::<NullBus, TEST>,
+                &mut rng,
+            );
+        }
+    }
+}
+
 #[test]
 fn neg_not_match_general() {
     let mut rng = Rng(0x5EED_0F0E_6A7E_0001);
