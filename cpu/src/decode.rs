@@ -33,7 +33,7 @@ pub struct Op<B: Bus> {
     pub disp: u32,
     /// Immediate, branch displacement (relative to the next instruction) or far offset; the
     /// third operand's immediate (IMUL r,r/m,imm, SHLD/SHRD count); an x87 escape's
-    /// [`crate::fpu::op_word`]; a #UD op's mnemonic (for reporting unimplemented ones).
+    /// [`crate::fpu::op_word`]; an unimplemented instruction's mnemonic (for reporting it).
     pub imm: u32,
     /// Address size as a shift of [`Op::amask`]: 0 (32-bit) or 16 (16-bit).
     pub ashift: u8,
@@ -376,18 +376,14 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
 
     if ins.has_lock_prefix() && !(has_mem && lock_allowed(ins)) {
         op.exec = data::ud;
-        op.imm = M::INVALID as u32;
         return op;
     }
-    op.exec = select::<B>(ins, &op);
+    op.exec = select::<B>(ins, &mut op);
     // D8-DF are x87 escapes in every mode this CPU decodes; the x87 layer decodes them itself.
     if let Some((esc, modrm)) = x87_bytes(bytes) {
         op.aux = esc;
         op.imm = crate::fpu::op_word(esc, modrm, op.len, code32);
         op.exec = x87::select(esc, modrm, has_mem);
-    }
-    if std::ptr::fn_addr_eq(op.exec, data::ud as Handler<B>) {
-        op.imm = ins.mnemonic() as u32;
     }
     op
 }
@@ -448,7 +444,7 @@ fn cond(c: ConditionCode) -> Option<u8> {
 }
 
 /// The handler for an instruction; anything a 686 does not run (or not yet) raises #UD.
-fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
+fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
     let mem_a = op.a == Kind::Mem;
     match ins.mnemonic() {
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
@@ -675,7 +671,10 @@ fn select<B: Bus>(ins: &Instruction, op: &Op<B>) -> Handler<B> {
         M::Scasb | M::Scasw | M::Scasd => string::scas,
         M::Insb | M::Insw | M::Insd => string::ins,
         M::Outsb | M::Outsw | M::Outsd => string::outs,
-        _ => data::ud,
+        _ => {
+            op.imm = ins.mnemonic() as u32;
+            data::unimplemented
+        }
     }
 }
 
@@ -706,10 +705,31 @@ fn is_string(ins: &Instruction) -> bool {
 }
 
 #[cfg(test)]
-mod size_tests {
+mod tests {
+    use super::*;
+    use crate::{Cpu, NullBus};
+
     /// The block loop streams through ops: keep two per 64-byte cache line.
     #[test]
     fn an_op_is_32_bytes() {
-        assert_eq!(std::mem::size_of::<super::Op<crate::NullBus>>(), 32);
+        assert_eq!(std::mem::size_of::<Op<NullBus>>(), 32);
+    }
+
+    /// An instruction this CPU does not implement raises #UD and is reported by name, once;
+    /// a form the instruction does not allow (LOCK on a register MOV) raises #UD unreported.
+    #[test]
+    fn unimplemented_instructions_are_reported() {
+        let mut cpu = Cpu::new(emu_mmu::Memory::new(1 << 20).unwrap(), NullBus);
+        for bytes in [
+            &[0x0Fu8, 0x58, 0xC1][..],
+            &[0xF0, 0x89, 0xC8],
+            &[0x0F, 0x58, 0xC1],
+        ] {
+            let mut dec = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE);
+            let op = build::<NullBus>(&dec.decode(), bytes, true);
+            let e = (op.exec)(&mut cpu, &op).err().map(|e| e.vector());
+            assert_eq!(e, Some(crate::exception::UD), "{bytes:02X?}");
+        }
+        assert_eq!(cpu.unimplemented(), vec!["addps".to_string()]);
     }
 }

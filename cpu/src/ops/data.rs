@@ -8,12 +8,15 @@ use crate::flags::{self, LazyOp};
 use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
 
-/// Undefined or unimplemented opcode. Unimplemented mnemonics are remembered so the front
-/// end can report each once.
-pub fn ud<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if op.imm != iced_x86::Mnemonic::INVALID as u32 {
-        cpu.ud_logged.insert(op.imm);
-    }
+/// Undefined opcode, or an operand form or prefix the instruction does not allow.
+pub fn ud<B: Bus>(_cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
+    Err(Exc::ud())
+}
+
+/// An instruction that decodes but is not implemented: #UD, and its mnemonic (in `imm`,
+/// see `decode::select`) is remembered so the front end can report each once.
+pub fn unimplemented<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    cpu.ud_logged.insert(op.imm);
     Err(Exc::ud())
 }
 
