@@ -21,7 +21,7 @@
 
 use emu_cpu::{Cpu, Exit, NullBus, Reg, SegReg};
 use emu_suite::{
-    cpu_state, first_ram_difference, halted_vector, load_code, phys, real_mode_cpu,
+    cpu_state, fill_random, first_ram_difference, halted_vector, load_code, phys, real_mode_cpu,
     real_mode_frame, reset_real_mode, run_until_stop, unreal_seg, CpuState, CODE_SEG, STACK_TOP,
 };
 use proptest::prelude::*;
@@ -77,22 +77,6 @@ struct Setup {
     ss_big: bool,
     /// Instructions to run.
     budget: u64,
-}
-
-/// xorshift64*: a reproducible byte stream from a seed.
-fn fill_random(cpu: &mut Cpu<NullBus>, start: u32, len: u32, seed: u64) {
-    let mut x = seed | 1;
-    for i in 0..len {
-        let a = start.wrapping_add(i);
-        if a & cpu.mem.a20_mask() < 0x600 {
-            continue; // keep the IVT and the HLT stubs intact
-        }
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        cpu.mem
-            .write_u8(a, (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8);
-    }
 }
 
 fn build(s: &Setup, cache: bool) -> Cpu<NullBus> {

@@ -9,8 +9,8 @@
 
 use emu_cpu::{Cpu, NullBus, Reg, SegReg};
 use emu_suite::{
-    cpu_state, first_ram_difference, load_code, phys, pm, real_mode_cpu, reset_real_mode,
-    run_until_stop, unreal_seg, CODE_SEG, STACK_TOP,
+    cpu_state, fill_random, first_ram_difference, load_code, phys, pm, real_mode_cpu,
+    reset_real_mode, run_until_stop, unreal_seg, CODE_SEG, STACK_TOP,
 };
 use proptest::prelude::*;
 
@@ -45,16 +45,6 @@ fn rep_bytes(c: &Case, code16: bool) -> Vec<u8> {
     let base = if c.stos { 0xAA } else { 0xA4 };
     b.push(base + (c.size != 1) as u8);
     b
-}
-
-fn fill_random(cpu: &mut Cpu<NullBus>, at: u32, len: u32, seed: u64) {
-    let mut x = seed | 1;
-    for i in 0..len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        cpu.mem.write_u8(at + i, x as u8);
-    }
 }
 
 fn paged_run(c: &Case, bulk: bool) -> Cpu<NullBus> {

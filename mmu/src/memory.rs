@@ -428,23 +428,20 @@ impl Memory {
         true
     }
 
-    /// REP STOS forward: stores the low `size` bytes of `v` over `len` bytes (a multiple of
+    /// A run of REP STOS: stores the low `size` bytes of `v` over `len` bytes (a multiple of
     /// `size`) at linear `dst` for CPL `cpl` if the host TLB maps them for writing in one
-    /// page; false, nothing written, if not.
+    /// page (the order of the stores does not matter); false, nothing written, if not.
     pub fn host_fill_elems(&mut self, dst: u32, len: u32, size: u8, v: u32, cpl: u8) -> bool {
         let Some(d) = self.host.write(dst, cpl, len) else {
             return false;
         };
         let out = &mut self.map[d..d + len as usize];
-        let bytes = v.to_le_bytes();
+        let bytes = &v.to_le_bytes()[..size as usize];
         match size {
             1 => out.fill(bytes[0]),
-            2 => out
-                .chunks_exact_mut(2)
-                .for_each(|c| c.copy_from_slice(&bytes[..2])),
             _ => out
-                .chunks_exact_mut(4)
-                .for_each(|c| c.copy_from_slice(&bytes)),
+                .chunks_exact_mut(size as usize)
+                .for_each(|c| c.copy_from_slice(bytes)),
         }
         true
     }

@@ -119,6 +119,23 @@ pub fn real_mode_frame(cpu: &Cpu<NullBus>) -> (u16, u16, u16) {
     (at(0), at(1), at(2))
 }
 
+/// Fills `len` bytes of guest RAM from `start` with a reproducible xorshift64* byte stream
+/// from `seed`, leaving the first 0x600 bytes alone (the real-mode IVT and `HLT` stubs).
+pub fn fill_random<B: Bus>(cpu: &mut Cpu<B>, start: u32, len: u32, seed: u64) {
+    let mut x = seed | 1;
+    for i in 0..len {
+        let a = start.wrapping_add(i);
+        if a & cpu.mem.a20_mask() < 0x600 {
+            continue;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        cpu.mem
+            .write_u8(a, (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8);
+    }
+}
+
 /// A property test's case count: `default`, unless `PROPTEST_CASES` is set (for long soak
 /// runs).
 pub fn proptest_cases(default: u32) -> u32 {

@@ -139,13 +139,12 @@ fn into_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, src:
 pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Handler<B> {
     use crate::decode::Kind;
     use iced_x86::Mnemonic as M;
-    // Memory destination, by source kind, size and address form (sizes must agree), for the
-    // operation `K` of the enclosing `pick!`.
+    // Memory destination, by source kind, size and address form, for the operation `K` of
+    // the enclosing `pick!`.
     macro_rules! mem_dest {
         () => {{
             let base = ea_form(op) == EA_BASE;
             match (op.b == Kind::Imm, op.size, base) {
-                _ if op.b == Kind::Reg && op.size2 != op.size => binary::<B, K>,
                 (false, 1, _) => binary_mem::<B, K, 1, false, EA_ANY>,
                 (false, 2, _) => binary_mem::<B, K, 2, false, EA_ANY>,
                 (false, 4, true) => binary_mem::<B, K, 4, false, EA_BASE>,
@@ -174,7 +173,8 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
                     binary_reg_mem::<B, K, 4, EA_BASE>
                 }
                 (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4, EA_ANY>,
-                (Kind::Mem, Kind::Reg | Kind::Imm, _) => mem_dest!(),
+                (Kind::Mem, Kind::Imm, _) => mem_dest!(),
+                (Kind::Mem, Kind::Reg, _) if op.size2 == op.size => mem_dest!(),
                 _ => binary::<B, K>,
             }
         }};

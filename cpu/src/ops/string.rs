@@ -18,12 +18,13 @@ fn idx<B: Bus>(cpu: &Cpu<B>, r: Reg, amask: u32) -> u32 {
     cpu.r[r as usize] & amask
 }
 
+/// Moves ESI or EDI over `len` bytes (one element, or a run) in the string direction.
 #[inline]
-fn advance<B: Bus>(cpu: &mut Cpu<B>, r: Reg, amask: u32, size: u8) {
+fn advance<B: Bus>(cpu: &mut Cpu<B>, r: Reg, amask: u32, len: u32) {
     let step = if cpu.flags.df() {
-        (size as u32).wrapping_neg()
+        len.wrapping_neg()
     } else {
-        size as u32
+        len
     };
     let v = cpu.r[r as usize];
     cpu.r[r as usize] = (v & !amask) | (v.wrapping_add(step) & amask);
@@ -127,18 +128,6 @@ fn run_from<B: Bus>(cpu: &Cpu<B>, seg: u8, off: u32, am: u32, size: u8, max: u32
     Some(Run { k, low, len })
 }
 
-/// Moves ESI or EDI over a run of `len` bytes in the string direction.
-#[inline(always)]
-fn advance_by<B: Bus>(cpu: &mut Cpu<B>, r: Reg, amask: u32, len: u32) {
-    let step = if cpu.flags.df() {
-        len.wrapping_neg()
-    } else {
-        len
-    };
-    let v = cpu.r[r as usize];
-    cpu.r[r as usize] = (v & !amask) | (v.wrapping_add(step) & amask);
-}
-
 /// REP MOVS a run at a time: the run's segment checks pass and the host TLB maps both
 /// sides (no fault, no device, no code, no ROM), so the run is one copy. Anything else, and
 /// a run whose destination overlaps its source in the way that replicates a pattern, is
@@ -166,8 +155,8 @@ fn movs_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, max: u32) -> u32 {
         return 0;
     }
     cpu.count_host_hit();
-    advance_by(cpu, Reg::Esi, am, len);
-    advance_by(cpu, Reg::Edi, am, len);
+    advance(cpu, Reg::Esi, am, len);
+    advance(cpu, Reg::Edi, am, len);
     d.k
 }
 
@@ -185,7 +174,7 @@ fn stos_bulk<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, v: u32, max: u32) -> u32 {
         return 0;
     }
     cpu.count_host_hit();
-    advance_by(cpu, Reg::Edi, am, d.len);
+    advance(cpu, Reg::Edi, am, d.len);
     d.k
 }
 
@@ -195,8 +184,8 @@ pub fn movs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     repeat(cpu, op, false, bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.write_mem(ES, idx(cpu, Reg::Edi, am), size, v)?;
-        advance(cpu, Reg::Esi, am, size);
-        advance(cpu, Reg::Edi, am, size);
+        advance(cpu, Reg::Esi, am, size.into());
+        advance(cpu, Reg::Edi, am, size.into());
         Ok(())
     })
 }
@@ -208,8 +197,8 @@ pub fn cmps<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
         let r = a.wrapping_sub(b) & super::mask(size);
         cpu.flags.set_lazy(LazyOp::Sub, size, a, b, r);
-        advance(cpu, Reg::Esi, am, size);
-        advance(cpu, Reg::Edi, am, size);
+        advance(cpu, Reg::Esi, am, size.into());
+        advance(cpu, Reg::Edi, am, size.into());
         Ok(())
     })
 }
@@ -220,7 +209,7 @@ pub fn stos<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let bulk = |cpu: &mut Cpu<B>, max| stos_bulk(cpu, op, v, max);
     repeat(cpu, op, false, bulk, |cpu| {
         cpu.write_mem(ES, idx(cpu, Reg::Edi, am), size, v)?;
-        advance(cpu, Reg::Edi, am, size);
+        advance(cpu, Reg::Edi, am, size.into());
         Ok(())
     })
 }
@@ -230,7 +219,7 @@ pub fn lods<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     repeat(cpu, op, false, no_bulk, |cpu| {
         let v = cpu.read_mem(op.seg, idx(cpu, Reg::Esi, am), size)?;
         cpu.set_reg(size, 0, v);
-        advance(cpu, Reg::Esi, am, size);
+        advance(cpu, Reg::Esi, am, size.into());
         Ok(())
     })
 }
@@ -242,7 +231,7 @@ pub fn scas<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         let b = cpu.read_mem(ES, idx(cpu, Reg::Edi, am), size)?;
         let r = a.wrapping_sub(b) & super::mask(size);
         cpu.flags.set_lazy(LazyOp::Sub, size, a, b, r);
-        advance(cpu, Reg::Edi, am, size);
+        advance(cpu, Reg::Edi, am, size.into());
         Ok(())
     })
 }
@@ -262,7 +251,7 @@ pub fn ins<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         };
         cpu.stats.io_exits += 1;
         cpu.write_mem(ES, di, size, v)?;
-        advance(cpu, Reg::Edi, am, size);
+        advance(cpu, Reg::Edi, am, size.into());
         Ok(())
     })
 }
@@ -277,7 +266,7 @@ pub fn outs<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         cpu.bus.sync(cpu.clock.now_ns(cpu.icount));
         cpu.bus.io_write(port, size, v);
         cpu.stats.io_exits += 1;
-        advance(cpu, Reg::Esi, am, size);
+        advance(cpu, Reg::Esi, am, size.into());
         Ok(())
     })
 }
