@@ -694,32 +694,41 @@ fn div128_64(n: u128, d: u64) -> (u64, u64) {
 
 /// Integer square root of a u128 of 127 or 128 bits: (floor(sqrt(m)), m - s^2).
 ///
-/// An f64 square root of m's top 53 bits gives s0 within a few thousand of the root; one
-/// Newton step on the exact residual m - s0^2, done in f64 (no 128-bit division and no
-/// 128-bit conversions), lands within one or two of it, and exact 128-bit squares settle the
+/// FSQRT's result waits on this, and the x87 loops of real programs wait on FSQRT, so it is
+/// written for latency. The f64 square root of m's top 54 bits is the root to ~52 bits; its
+/// significand bits are read straight off as the estimate s0 (no float-to-integer
+/// conversion). One Newton step on the exact residual m - s0^2 follows as an integer
+/// multiply by a 16-bit reciprocal of s0, itself computed from a division that runs beside
+/// the square root; it lands within one of the root, and exact 128-bit squares settle the
 /// rest.
-fn isqrt(m: u128) -> (u64, u128) {
+pub(super) fn isqrt(m: u128) -> (u64, u128) {
     debug_assert!(
         m >> 126 != 0,
         "isqrt is sized for 127- and 128-bit arguments"
     );
-    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    // m is about t * 2^75 with t in [2^51, 2^53), so sqrt(m) is about sqrt(2t) * 2^37, in
-    // [2^63, 2^64].
-    let t = (m >> 75) as i64 as f64;
-    let y = (t * 2.0).sqrt() * 137_438_953_472.0;
-    // y as u64 through a signed conversion: y - 2^63 is exact, and adding 2^63 back modulo
-    // 2^64 flips the top bit (2^64 saturates to u64::MAX).
-    let s0 = ((y - TWO_63) as i64 as u64) ^ (1 << 63);
-    // The step's scale, computed while the residual is (they depend only on y).
-    let k = 65_536.0 / y;
-    // |m - s0^2| < 2^80, so the wrapped difference read as i128 is the exact residual, and
-    // dropping its low 17 bits (far below one in the step) makes it an i64.
-    let r0 = (m.wrapping_sub(s0 as u128 * s0 as u128) as i128 >> 17) as i64;
-    let mut s = s0.saturating_add_signed((r0 as f64 * k) as i64);
-    // s is now within a step or two of the root; fix it up on the residual m - s^2 (small,
-    // so exact as an i128), one addition per step: squaring in each test of the loop let
-    // the compiler unroll it into a dozen speculative 128-bit products.
+    // t in [2^52, 2^54): sqrt(m) is about sqrt(t) * 2^37, with sqrt(t) in [2^26, 2^27].
+    let t = (m >> 74) as i64 as f64;
+    let y = t.sqrt();
+    // 2^42 / sqrt(t) = 2^79 / s0, in (2^15, 2^16]: the division by t starts with the square
+    // root rather than after it.
+    let inv = (y * (4_398_046_511_104.0 / t)) as i64;
+    // For y in [2^26, 2^27), y * 2^37 is 2^63 plus the 52 fraction bits shifted up by 11 (the
+    // exponent's low bit lands on bit 63, which is set anyway). y = 2^27 means a root of at
+    // least 2^64 - 2^12: the top of the range.
+    let bits = y.to_bits();
+    let s0 = if bits >> 52 == 1023 + 27 {
+        u64::MAX
+    } else {
+        bits << 11 | 1 << 63
+    };
+    // s0 is within 2^13 of the root, so |m - s0^2| < 2^78: exact as an i128 after wrapping.
+    // The step r0 / (2 s0) is (r0 / 2^16) * inv / 2^64, well within one of it.
+    let r0 = (m.wrapping_sub(s0 as u128 * s0 as u128) as i128 >> 16) as i64;
+    let step = ((r0 as i128 * inv as i128) >> 64) as i64;
+    let mut s = s0.saturating_add_signed(step);
+    // Fix it up on the residual m - s^2 (small, so exact as an i128), one addition per step:
+    // squaring in each test of the loop let the compiler unroll it into a dozen
+    // speculative 128-bit products.
     let mut r = m.wrapping_sub(s as u128 * s as u128) as i128;
     while r < 0 {
         s -= 1;

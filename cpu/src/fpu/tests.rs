@@ -404,6 +404,52 @@ fn transcendentals() {
     assert_eq!((fpu.st(0), fpu.st(1)), (F80::ONE, F80::ZERO));
 }
 
+/// The integer square root FSQRT rests on is floor(sqrt(m)) with the exact remainder, for
+/// random 127- and 128-bit arguments and the edges where an estimate is most likely off by
+/// one: perfect squares, one either side of them, and both ends of the range.
+#[test]
+fn isqrt_is_floor_root_with_remainder() {
+    let mut rng = crate::test_rng::Rng(0x2545_F491_4F6C_DD1D);
+    let check = |m: u128| {
+        let (s, r) = soft::isqrt(m);
+        let sq = s as u128 * s as u128;
+        assert!(sq <= m, "{m:#x}: {s:#x} squared is above it");
+        assert_eq!(r, m - sq, "{m:#x}: wrong remainder");
+        assert!(
+            r <= 2 * s as u128,
+            "{m:#x}: {s:#x} + 1 squared is not above it"
+        );
+    };
+    for m in [
+        1u128 << 126,
+        (1 << 126) + 1,
+        (1 << 127) - 1,
+        1 << 127,
+        u128::MAX,
+    ] {
+        check(m);
+    }
+    for k in 0..300_000u32 {
+        let hi = rng.next();
+        let lo = rng.next();
+        let m = (hi as u128) << 64 | lo as u128;
+        match k % 4 {
+            0 => check(m | 1 << 126),
+            1 => check(m | 1 << 127),
+            _ => {
+                // A perfect square (s from the root's whole range) and its neighbours.
+                let s = hi | 1 << 63;
+                let sq = s as u128 * s as u128;
+                check(sq);
+                check(sq + 2 * s as u128);
+                if sq > 1 << 126 {
+                    check(sq - 1);
+                }
+            }
+        }
+    }
+}
+
 /// The FSQRT fast path gives the general square root's result, PE and C1 for positive
 /// normals (random significands, and the all-ones and power-of-two edges, even and odd
 /// exponents); the integer square root is floor(sqrt) with its remainder.
