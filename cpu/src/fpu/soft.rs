@@ -699,7 +699,7 @@ fn div128_64(n: u128, d: u64) -> (u64, u64) {
 /// significand bits are read straight off as the estimate s0 (no float-to-integer
 /// conversion). One Newton step on the exact residual m - s0^2 follows as an integer
 /// multiply by a 16-bit reciprocal of s0, itself computed from a division that runs beside
-/// the square root; it lands within one of the root, and exact 128-bit squares settle the
+/// the square root; it lands within two of the root, and exact 128-bit squares settle the
 /// rest.
 pub(super) fn isqrt(m: u128) -> (u64, u128) {
     debug_assert!(
@@ -722,7 +722,8 @@ pub(super) fn isqrt(m: u128) -> (u64, u128) {
         bits << 11 | 1 << 63
     };
     // s0 is within 2^13 of the root, so |m - s0^2| < 2^78: exact as an i128 after wrapping.
-    // The step r0 / (2 s0) is (r0 / 2^16) * inv / 2^64, well within one of it.
+    // The step r0 / (2 s0) is (r0 / 2^16) * inv / 2^64: |step| < 2^13 and inv is good to
+    // 2^-15, so this is within two of it.
     let r0 = (m.wrapping_sub(s0 as u128 * s0 as u128) as i128 >> 16) as i64;
     let step = ((r0 as i128 * inv as i128) >> 64) as i64;
     let mut s = s0.saturating_add_signed(step);
