@@ -150,7 +150,12 @@ fn run(cpu: &mut Cpu<NullBus>, budget: u64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // PROPTEST_CASES overrides the count for long soak runs.
+        cases: emu_suite::proptest_cases(4000),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn random_code_in_paged_protected_mode(s in setup()) {
