@@ -25,7 +25,9 @@ const THROUGHPUT_INTRO: &str = "\
 Guest instructions retired per second (MIPS) on the same loops in real mode (`real_mode`) and \
 as 32-bit code at ring 3 with 4 KiB paging on (`paged_ring3`), with the block cache on and off \
 (`benches/cpu.rs`). A REP string instruction retires as one instruction per 4096 elements, so \
-`rep_movsw_32k` is given in MiB/s copied. `mixed_1k` and `mixed_20k` loop over 1,000 and \
+`rep_movsw_32k` is given in MiB/s copied. `nop_loop` (paged only) runs NOPs: its rate is the \
+cost of dispatching one decoded instruction and ending a block, with no work in the handler, \
+the ceiling for any instruction mix. `mixed_1k` and `mixed_20k` loop over 1,000 and \
 20,000 pseudo-random instructions (ALU, loads, stores, compare-and-branch, calls): the other \
 loops repeat a handful of instructions, so the host predicts every handler call, while a body of \
 20,000 is as diverse as a kernel path and most handler calls are mispredicted.";
