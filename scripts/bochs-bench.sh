@@ -2,7 +2,8 @@
 # Bochs 2.7 (Debian's `bochs`) measured on this machine next to emu and QEMU: the same guest,
 # the same benchmark, so "emu at least 3x faster than Bochs" can be checked in one report run.
 #
-#   scripts/bochs-bench.sh [--only boot|bench] [--runs N] [--scale S] [--rows key,key]
+#   scripts/bochs-bench.sh [--only boot|bench] [--runs N] [--bench-runs N] [--scale S]
+#                          [--rows key,key]
 #
 # boot   seconds from start to EMU-BOOT-OK on COM1, the Debian test disk (a copy, so
 #        target/guest/disk.img is never written), as scripts/bench-boot.sh times emu and
@@ -11,7 +12,8 @@
 #        a syslinux disk of its own (Bochs has no -kernel), with the kernel command line
 #        guest-bench.sh gives emu and QEMU; --scale multiplies the iteration counts (default
 #        1, as for emu and QEMU: the rows take 5-10 s in all, the boot before them 1 min; the
-#        rows are per event or MIPS, so the scale does not change what they mean)
+#        rows are per event or MIPS, so the scale does not change what they mean);
+#        --bench-runs N runs (default 3, as scripts/guest-bench.sh) and each row's median
 # Both by default. Writes target/bench/bochs.json (a part not run keeps its earlier
 # figures); scripts/bench-report.sh --only bochs runs this and puts the figures in the report.
 # Installs bochs, bochsbios, vgabios, bochs-term, syslinux and mtools with apt when missing.
@@ -20,15 +22,17 @@ cd "$(dirname "$0")/.."
 
 only=boot,bench
 runs=1
+bench_runs=3
 scale=1
 rows=
 while [ $# -gt 0 ]; do
     case $1 in
         --only) only=${2:-}; shift 2 ;;
         --runs) runs=${2:-}; shift 2 ;;
+        --bench-runs) bench_runs=${2:-}; shift 2 ;;
         --scale) scale=${2:-}; shift 2 ;;
         --rows) rows=${2:-}; shift 2 ;;
-        -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "bochs-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,6 +41,8 @@ case $only in boot | bench | boot,bench | bench,boot) ;; *)
     echo "bochs-bench: --only takes boot or bench" >&2; exit 2 ;;
 esac
 [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "bochs-bench: --runs takes a positive integer" >&2; exit 2; }
+[[ $bench_runs =~ ^[1-9][0-9]*$ ]] ||
+    { echo "bochs-bench: --bench-runs takes a positive integer" >&2; exit 2; }
 if ! [[ $scale =~ ^[0-9]*\.?[0-9]+$ ]] || ! awk "BEGIN { exit !($scale > 0) }"; then
     echo "bochs-bench: --scale takes a positive number" >&2
     exit 2
@@ -199,25 +205,28 @@ if wants bench; then
     # appeared, which times the rows (see "Timing" above). Bochs runs in its own process
     # group, killed as soon as the program has exited (or the kernel panicked: panic=1 would
     # reboot it) or at the limit.
-    com=$dir/bench-com1.txt
-    log=$dir/bench.log
-    rm -f "$com"
-    : >"$log"
-    setsid timeout -s KILL "$limit" "${bench_cmd[@]}" </dev/null >"$dir/bench-bochs.out" 2>&1 &
-    pid=$!
-    disown "$pid" # Bash would report the kill below; tail --pid waits for the end instead
-    while [ ! -e "$com" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    [ -e "$com" ] || die "Bochs ended before opening COM1; see $dir/bench-bochs.out"
-    tail -F -n +1 --pid="$pid" "$com" 2>/dev/null | while IFS= read -r line; do
-        line=${line%$'\r'}
-        printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$log"
-        case $line in
-            EMUBENCH*) printf '  %s\n' "$line" >&2 ;;
-        esac
-        case $line in
-            EMUBENCH-EXIT* | *"Kernel panic"*) kill -KILL -- "-$pid" 2>/dev/null || true ;;
-        esac
-    done || true
+    for i in $(seq "$bench_runs"); do
+        echo "bochs-bench: benchmark run $i of $bench_runs" >&2
+        com=$dir/bench-com1.txt
+        log=$dir/bench.$i.log
+        rm -f "$com"
+        : >"$log"
+        setsid timeout -s KILL "$limit" "${bench_cmd[@]}" </dev/null >"$dir/bench-bochs.out" 2>&1 &
+        pid=$!
+        disown "$pid" # Bash would report the kill below; tail --pid waits for the end instead
+        while [ ! -e "$com" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        [ -e "$com" ] || die "Bochs ended before opening COM1; see $dir/bench-bochs.out"
+        tail -F -n +1 --pid="$pid" "$com" 2>/dev/null | while IFS= read -r line; do
+            line=${line%$'\r'}
+            printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$log"
+            case $line in
+                EMUBENCH*) printf '  %s\n' "$line" >&2 ;;
+            esac
+            case $line in
+                EMUBENCH-EXIT* | *"Kernel panic"*) kill -KILL -- "-$pid" 2>/dev/null || true ;;
+            esac
+        done || true
+    done
     # The checks of a native run (they depend only on the program, not on the scale).
     native=$(dirname "$initrd")/emubench
     "$native" 0.001 >"$dir/native-checks.log" 2>/dev/null || : >"$dir/native-checks.log"
@@ -225,11 +234,12 @@ fi
 
 # ---- bochs.json ----
 
-SYNC=$sync BOOT_CMD=${boot_cmd[*]} BENCH_CMD=${bench_cmd[*]} SCALE=$scale IPS=$ips ONLY=$only python3 - "$dir" <<'PY'
+SYNC=$sync BOOT_CMD=${boot_cmd[*]} BENCH_CMD=${bench_cmd[*]} SCALE=$scale IPS=$ips ONLY=$only \
+    BENCH_RUNS=$bench_runs python3 - "$dir" <<'PY'
 import json, math, os, statistics, sys
 
 sys.path.insert(0, "testdata/guests")
-from emubench_log import ROWS, fields, parse  # noqa: E402
+from emubench_log import ROWS, fields, parse_runs  # noqa: E402
 
 d = sys.argv[1]
 path = "target/bench/bochs.json"
@@ -261,14 +271,11 @@ if "boot" in only:
 
 if "bench" in only:
     # The same rows, names and reading of the result lines as scripts/guest-bench.sh.
-    rows, errors, done, clocksource = parse(f"{d}/bench.log")
-    for e in errors:
-        print(f"bochs: {e}", file=sys.stderr)
-    if errors or not done:
-        bad = True
-        if not done:
-            print(f"bochs: EMUBENCH-DONE missing; see {d}/bench.log (COM1) and "
-                  f"{d}/bench-bochs.log", file=sys.stderr)
+    runs = int(os.environ["BENCH_RUNS"])
+    rows, clocksource, ok = parse_runs(
+        "bochs", [f"{d}/bench.{i}.log" for i in range(1, runs + 1)],
+        f" (COM1) and {d}/bench-bochs.log")
+    bad = bad or not ok
     # Each row's checks must agree with the native run's (when the host runs i386 programs).
     native = {}
     for line in open(f"{d}/native-checks.log", errors="replace"):
@@ -289,13 +296,14 @@ if "bench" in only:
         row = {"key": key, "name": name, "unit": r["unit"]}
         if math.isfinite(r["wall"]) and r["wall"] > 0:
             row["bochs"] = round(r["wall"], 1)
+            row["bochs_runs"] = [round(x, 1) for x in r["wall_runs"]]
         if math.isfinite(r["guest"]) and r["guest"] > 0:
             row["bochs_guest_clock"] = round(r["guest"], 1)
         row["host_s"] = round(r["host_secs"], 3)
         row["guest_s"] = r["secs"]
         result.append(row)
     out["bench"] = {"cmd": os.environ["BENCH_CMD"], "scale": float(os.environ["SCALE"]),
-                    "clocksource": clocksource, "rows": result}
+                    "runs": runs, "clocksource": clocksource, "rows": result}
     w = max([len(r["name"]) for r in result] + [5])
     print(f"{'event':<{w}}  unit  {'bochs':>11}  {'guest clock':>11}", file=sys.stderr)
     for r in result:

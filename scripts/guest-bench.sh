@@ -3,8 +3,12 @@
 # guest's initrd.gz + a cpio whose /init runs emubench and powers off), runs it natively, in
 # emu and in QEMU (TCG), and writes target/bench/guest.json plus a table.
 #
-#   scripts/guest-bench.sh [--only native|emu|qemu[,...]] [--scale S] [--native-scale S]
-#                          [--rows key,key] [--build-only]
+#   scripts/guest-bench.sh [--only native|emu|qemu[,...]] [--runs N] [--scale S]
+#                          [--native-scale S] [--rows key,key] [--build-only]
+#
+# --runs N runs native, emu and QEMU N times each (default 3, in turn: native, emu, QEMU,
+# then again) and reports each row's median: single runs of a row vary by 5-10% on a shared
+# host. The figures of each run are kept in guest.json beside the medians.
 #
 # --scale multiplies the iteration counts in emu and QEMU (default 1: each row takes about
 # 0.2-1 s there); --native-scale does it for the host (default 10, the host being 30-100x faster).
@@ -19,6 +23,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 only=native,emu,qemu
+runs=3
 scale=1
 native_scale=10
 rows=
@@ -26,17 +31,19 @@ build_only=0
 while [ $# -gt 0 ]; do
     case $1 in
         --only) only=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
         --scale) scale=$2; shift 2 ;;
         --native-scale) native_scale=$2; shift 2 ;;
         --rows) rows=$2; shift 2 ;;
         --build-only) build_only=1; shift ;;
-        -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "guest-bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 for r in ${only//,/ }; do
     case $r in native | emu | qemu) ;; *) echo "guest-bench: --only takes native, emu or qemu" >&2; exit 2 ;; esac
 done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "guest-bench: --runs takes a positive integer" >&2; exit 2; }
 wants() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 out=${GBENCH_DIR:-$root/target/gbench}
@@ -104,12 +111,13 @@ stamp() {
 
 append="console=ttyS0,115200 quiet panic=1 emubench.scale=$scale"
 [ -z "$rows" ] || append="$append emubench.rows=$rows"
+# The runners this host has, and their commands.
 ran=()
 if wants native; then
     if "$out/emubench" 0.0001 int_loop >/dev/null 2>&1; then
-        echo "native: $out/emubench $native_scale ${rows//,/ }" >&2
-        # shellcheck disable=SC2086 # rows is a word list
-        stamp "$out/native.log" "$out/emubench" "$native_scale" ${rows//,/ }
+        # shellcheck disable=SC2206 # rows is a word list
+        native_cmd=("$out/emubench" "$native_scale" ${rows//,/ })
+        echo "native: ${native_cmd[*]}" >&2
         ran+=(native)
     else
         echo "native: this host cannot run i386 programs (kernel without IA32 emulation?); skipped" >&2
@@ -122,10 +130,9 @@ if wants emu; then
         emu=$root/target/release/emu
     fi
     # Paced (the default): guest time follows the host's clock, as for a user.
-    cmd=("$emu" run --display none --snapshot --no-reboot --kernel "$guest/vmlinuz"
+    emu_cmd=("$emu" run --display none --snapshot --no-reboot --kernel "$guest/vmlinuz"
         --initrd "$initrd" --append "$append" "$guest/disk.img")
-    echo "emu: ${cmd[*]}" >&2
-    stamp "$out/emu.log" timeout -k 5 600 "${cmd[@]}"
+    echo "emu: ${emu_cmd[*]}" >&2
     ran+=(emu)
 fi
 if wants qemu; then
@@ -133,35 +140,39 @@ if wants qemu; then
         sh testdata/traces/setup.sh >&2 || true
     fi
     if command -v qemu-system-i386 >/dev/null; then
-        cmd=(qemu-system-i386 -accel tcg -m 128 -kernel "$guest/vmlinuz" -initrd "$initrd"
+        qemu_cmd=(qemu-system-i386 -accel tcg -m 128 -kernel "$guest/vmlinuz" -initrd "$initrd"
             -append "$append" -nographic -no-reboot)
-        echo "qemu: ${cmd[*]}" >&2
-        stamp "$out/qemu.log" timeout -k 5 600 "${cmd[@]}"
+        echo "qemu: ${qemu_cmd[*]}" >&2
         ran+=(qemu)
     else
         echo "qemu: qemu-system-i386 not found (testdata/traces/setup.sh installs it); skipped" >&2
     fi
 fi
+# In turn, so a slow spell of the host touches every runner alike.
+for i in $(seq "$runs"); do
+    for r in "${ran[@]}"; do
+        echo "guest-bench: $r, run $i of $runs" >&2
+        case $r in
+            native) stamp "$out/native.$i.log" "${native_cmd[@]}" ;;
+            emu) stamp "$out/emu.$i.log" timeout -k 5 600 "${emu_cmd[@]}" ;;
+            qemu) stamp "$out/qemu.$i.log" timeout -k 5 600 "${qemu_cmd[@]}" ;;
+        esac
+    done
+done
 
 mkdir -p target/bench
-python3 - "$out" "${ran[@]}" <<'PY'
+python3 - "$out" "$runs" "${ran[@]}" <<'PY'
 import json, math, sys
 
 sys.path.insert(0, "testdata/guests")
-from emubench_log import ROWS, parse  # noqa: E402
+from emubench_log import ROWS, parse_runs  # noqa: E402
 
-out, runners = sys.argv[1], sys.argv[2:]
+out, runs, runners = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 
 data, bad = {}, False
 for r in runners:
-    rows, errors, done, _ = parse(f"{out}/{r}.log")
-    data[r] = rows
-    for e in errors:
-        print(f"{r}: {e}", file=sys.stderr)
-    if errors or not done:
-        bad = True
-        if not done:
-            print(f"{r}: EMUBENCH-DONE missing; see {out}/{r}.log", file=sys.stderr)
+    data[r], _, ok = parse_runs(r, [f"{out}/{r}.{i}.log" for i in range(1, runs + 1)])
+    bad = bad or not ok
 
 # Each runner's figure is the program's own clock; emu's host-timed figure is a cross-check.
 pick = {"native": "guest", "qemu": "guest", "emu": "guest"}
@@ -174,9 +185,12 @@ for key, name in ROWS:
     if "unit" not in row:
         continue
     for r in ("native", "emu", "qemu"):
-        v = data.get(r, {}).get(key, {}).get(pick[r])
+        d = data.get(r, {}).get(key, {})
+        v = d.get(pick[r])
         if v is not None and math.isfinite(v) and v > 0:
             row[r] = round(v, 1)
+            # The single runs the median came from.
+            row[f"{r}_runs"] = [round(x, 1) for x in d[f"{pick[r]}_runs"]]
     # The checks depend only on the program: a guest must agree with the host.
     ref = data.get("native", {}).get(key, {}).get("check")
     for r in ("emu", "qemu"):
@@ -188,11 +202,12 @@ for key, name in ROWS:
     keys.append(key)
 
 with open("target/bench/guest.json", "w") as f:
-    json.dump({"rows": result}, f, separators=(",", ":"))
+    json.dump({"runs": runs, "rows": result}, f, separators=(",", ":"))
     f.write("\n")
 
 def cell(v):
     return f"{v:,.1f}" if isinstance(v, float) else "-"
+print(f"medians of {runs} run(s):")
 hdr = ["event", "unit", "native", "emu", "qemu", "emu, host-timed"]
 lines = [hdr]
 for key, row in zip(keys, result):

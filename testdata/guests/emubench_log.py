@@ -50,3 +50,56 @@ def parse(path):
         elif f[0] == "EMUBENCH-DONE":
             done = True
     return rows, errors, done, clocksource
+
+
+def median_rows(runs):
+    """The rows of several runs of the same program (each as `parse` gives them), merged: every
+    figure is the median over the runs that have the row (`runs_n` says how many), and the
+    per-run figures the median came from are kept (`guest_runs`, `wall_runs`). Returns (rows,
+    errors); a row whose check differs between runs is an error (the checks depend only on the
+    program)."""
+    import statistics
+
+    rows, errors = {}, []
+    keys = [k for k, _ in ROWS] + sorted({k for r in runs for k in r} - {k for k, _ in ROWS})
+    for key in keys:
+        have = [r[key] for r in runs if key in r]
+        if not have:
+            continue
+        checks = {h["check"] for h in have}
+        if len(checks) > 1:
+            errors.append(f"{key}: the runs disagree on check ({', '.join(sorted(map(str, checks)))})")
+
+        def med(name):
+            v = [h[name] for h in have if math.isfinite(h[name])]
+            return statistics.median(v) if v else math.nan
+
+        rows[key] = dict(unit=have[0]["unit"], check=have[0]["check"], runs_n=len(have),
+                         guest=med("guest"), wall=med("wall"), secs=med("secs"),
+                         host_secs=med("host_secs"), guest_runs=[h["guest"] for h in have],
+                         wall_runs=[h["wall"] for h in have])
+    return rows, errors
+
+
+def parse_runs(name, paths, also=""):
+    """`parse` for each of one runner's logs (`name` labels its messages), then `median_rows`.
+    Prints what went wrong on stderr; returns (rows, clocksource of the last run, ok). `also`
+    names more files to look at when a run did not finish."""
+    import sys
+
+    each, ok, clocksource = [], True, None
+    for i, path in enumerate(paths, 1):
+        rows, errors, done, clocksource = parse(path)
+        each.append(rows)
+        for e in errors:
+            print(f"{name}, run {i}: {e}", file=sys.stderr)
+        if errors or not done:
+            ok = False
+            if not done:
+                print(f"{name}, run {i}: EMUBENCH-DONE missing; see {path}{also}",
+                      file=sys.stderr)
+    rows, errors = median_rows(each)
+    for e in errors:
+        print(f"{name}: {e}", file=sys.stderr)
+        ok = False
+    return rows, clocksource, ok

@@ -87,6 +87,9 @@ impl GuestRow {
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Guest {
+    /// Runs per emulator whose median each figure is (absent in files from before medians).
+    #[serde(default)]
+    pub runs: Option<u32>,
     pub rows: Vec<GuestRow>,
 }
 
@@ -97,7 +100,10 @@ impl Guest {
         let brows = bochs
             .and_then(|b| b.bench.as_ref())
             .map_or(&[][..], |b| &b.rows[..]);
-        let mut g = guest.unwrap_or(Guest { rows: Vec::new() });
+        let mut g = guest.unwrap_or(Guest {
+            runs: None,
+            rows: Vec::new(),
+        });
         for b in brows {
             match g.rows.iter_mut().find(|r| r.name == b.name) {
                 Some(r) => r.bochs = b.bochs,
@@ -143,6 +149,9 @@ pub struct BochsBench {
     pub cmd: String,
     /// The iteration-count multiplier it ran with.
     pub scale: f64,
+    /// Runs whose median each row is (absent in files from before medians).
+    #[serde(default)]
+    pub runs: Option<u32>,
     pub rows: Vec<BochsRow>,
 }
 

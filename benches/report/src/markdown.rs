@@ -284,14 +284,24 @@ fn boot(s: &mut String, b: Option<&Boot>, bochs_all: Option<&Bochs>) {
 fn guest(s: &mut String, g: &Guest, bochs: Option<&Bochs>) {
     let _ = writeln!(
         s,
-        "## Guest benchmark\n\nMeasured inside the Debian guest (`target/bench/guest.json`). \
-         Slowdown = how many times slower than native (for MIPS, native / emu).\n"
+        "## Guest benchmark\n\nMeasured inside the Debian guest (`target/bench/guest.json`){}. \
+         Slowdown = how many times slower than native (for MIPS, native / emu).\n",
+        match g.runs {
+            Some(n) if n > 1 => format!(
+                ", each figure the median of {n} runs (`scripts/guest-bench.sh` runs native, \
+                 emu and QEMU in turn; the single runs are in the JSON)"
+            ),
+            _ => String::new(),
+        }
     );
     let with_bochs = g.has_bochs();
     if with_bochs {
         let scale = bochs
             .and_then(|b| b.bench.as_ref())
-            .map_or(String::new(), |b| format!(" at scale {}", b.scale));
+            .map_or(String::new(), |b| match b.runs {
+                Some(n) if n > 1 => format!(" at scale {}, median of {n} runs", b.scale),
+                _ => format!(" at scale {}", b.scale),
+            });
         let _ = writeln!(
             s,
             "Bochs: Bochs 2.7 running the same program on the same kernel and initrd{scale} \
@@ -450,6 +460,7 @@ mod tests {
             note: Some("qemu-system-i386 not found".into()),
         };
         let guest = Guest {
+            runs: Some(3),
             rows: vec![GuestRow {
                 name: "getppid".into(),
                 unit: "ns".into(),
@@ -487,6 +498,7 @@ mod tests {
         });
         assert!(md.contains("2026-11-27 08:00 UTC"));
         assert!(md.contains("Test CPU, nproc = 2"));
+        assert!(md.contains("each figure the median of 3 runs"));
         assert!(md.contains("| alu_loop | paged_ring3 | MIPS | 200 | 4.00 | 50.0 |"));
         assert!(md.contains("| INT 0x80 round trip | 400 | getppid syscall | 100 | 4.00 |"));
         assert!(md.contains("![emulated/native time per event](ratios.svg)"));
@@ -546,6 +558,7 @@ mod tests {
             bench: Some(BochsBench {
                 cmd: "bochs -q -f bench.bxrc".into(),
                 scale: 1.0,
+                runs: Some(3),
                 rows: Vec::new(),
             }),
             config: Some("clock: sync=realtime".into()),
@@ -559,6 +572,7 @@ mod tests {
             bochs,
         };
         let guest = Guest {
+            runs: None,
             rows: vec![
                 row("getppid", "ns", 2000.0, Some(5000.0)),
                 row("int loop", "MIPS", 400.0, Some(100.0)),
@@ -593,7 +607,9 @@ mod tests {
         );
         assert!(md.contains("| int loop | MIPS | 1.00 | 400 | - | 100 | 0.00 | - | met (4.00x) |"));
         assert!(md.contains("| no bochs | us | 1.00 | 1.00 | - | - | 1.00 | - | - |"));
-        assert!(md.contains("at scale 1 "));
+        assert!(md.contains("at scale 1, median of 3 runs "));
+        // guest.json without `runs` (before medians) says nothing about them.
+        assert!(!md.contains("each figure the median"));
         assert!(
             md.contains("emu is at least 3x faster than Bochs on 1 of 2 rows; missed: getppid.")
         );
