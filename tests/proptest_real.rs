@@ -893,3 +893,30 @@ fn loops_in_one_block() {
         "1 - 1 - 1: the patched loop ran"
     );
 }
+
+/// A block whose code page was written, reached again and again through the chain link of a
+/// block on another page, is decoded again once, not on every pass (the stale link sent every
+/// pass to the decoder: the second round's 1,000 calls decoded ~1,000 blocks).
+#[test]
+fn stale_chain_link_decodes_once() {
+    let mut code = vec![
+        0xB8, 0x02, 0x00, // mov ax, 2 (rounds)
+        0x2E, 0xC6, 0x06, 0x00, 0x18,
+        0x00, // 0x03: mov byte [cs:0x1800], 0 (the callee's page)
+        0xB9, 0xE8, 0x03, // mov cx, 1000
+        0xE8, 0xF1, 0x0F, // 0x0C: call 0x1000
+        0xE2, 0xFB, // loop 0x0C
+        0x48, // dec ax
+        0x75, 0xEF, // jnz 0x03
+        0xF4, // hlt
+    ];
+    code.resize(0x1000, 0xF4);
+    code.push(0xC3); // 0x1000: ret
+    let cpu = run_both(&plain_setup(&code, 20_000)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(cpu.halted, "both rounds ran to the end");
+    assert!(
+        cpu.stats.blocks_decoded < 16,
+        "{} blocks decoded for 2,000 calls",
+        cpu.stats.blocks_decoded
+    );
+}

@@ -173,7 +173,13 @@ impl<B: Bus> BlockCache<B> {
             Some(p) if p.next_key[1] == key => p.next_idx[1],
             _ => return self.lookup_table(key, mem, prev),
         };
-        self.validate(chained, mem)
+        match self.validate(chained, mem) {
+            Some(s) => Some(s),
+            // The link leads to a block a write to its code made stale; the table holds its
+            // replacement once that is decoded (and the hit relinks). Without this, every
+            // pass over the link decoded the block again.
+            None => self.lookup_table(key, mem, prev),
+        }
     }
 
     /// The table half of [`BlockCache::lookup`]; a hit becomes the last block's newest
