@@ -9,8 +9,8 @@
 #              run only; target/criterion and its baselines are left alone)
 #   boot       scripts/bench-boot.sh: boot time, emu against QEMU, 3 runs each (about 5 min)
 #   guest      scripts/guest-bench.sh when the tree has it: target/bench/guest.json
-#   bochs      scripts/bochs-bench.sh: Bochs 2.7 on the same guest, one boot and the guest
-#              benchmark (about 2.5 min; installs Bochs with apt the first time):
+#   bochs      scripts/bochs-bench.sh: Bochs 2.7 on the same guest, one boot and three runs
+#              of the guest benchmark (about 4 min; installs Bochs with apt the first time):
 #              target/bench/bochs.json, for the report's "emu vs 3x Bochs" columns
 #   idle       scripts/idle-cost.sh: CPU share of an idle guest at its prompt and peak
 #              resident memory, emu and QEMU at once (about 2.5 min): target/bench/idle.json
