@@ -190,8 +190,14 @@ impl<B: Bus> BlockCache<B> {
         let set = self.table.get(set_of(key))?;
         let i = set.0.iter().find(|w| w.key == key)?.idx;
         if let Some(p) = self.blocks.get_mut(prev as usize) {
-            p.next_key = [key, p.next_key[0]];
-            p.next_idx = [i, p.next_idx[0]];
+            // A link with this key (to a block made stale) is replaced in place, so the other
+            // link is not pushed out by a dead one.
+            if p.next_key[0] == key {
+                p.next_idx[0] = i;
+            } else {
+                p.next_key = [key, p.next_key[0]];
+                p.next_idx = [i, p.next_idx[0]];
+            }
         }
         self.validate(i, mem)
     }

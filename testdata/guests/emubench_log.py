@@ -2,6 +2,8 @@
 a host timestamp in seconds): shared by scripts/guest-bench.sh and scripts/bochs-bench.sh so
 both name the rows and read the result lines alike."""
 import math
+import statistics
+import sys
 
 # Row keys in report order, with their names in the tables.
 ROWS = [("getppid_int80", "getppid via int 0x80"),
@@ -54,12 +56,9 @@ def parse(path):
 
 def median_rows(runs):
     """The rows of several runs of the same program (each as `parse` gives them), merged: every
-    figure is the median over the runs that have the row (`runs_n` says how many), and the
-    per-run figures the median came from are kept (`guest_runs`, `wall_runs`). Returns (rows,
+    figure is the median over the runs that have the row, and the per-run figures the median came from are kept (`guest_runs`, `wall_runs`). Returns (rows,
     errors); a row whose check differs between runs is an error (the checks depend only on the
     program)."""
-    import statistics
-
     rows, errors = {}, []
     keys = [k for k, _ in ROWS] + sorted({k for r in runs for k in r} - {k for k, _ in ROWS})
     for key in keys:
@@ -68,14 +67,14 @@ def median_rows(runs):
             continue
         checks = {h["check"] for h in have}
         if len(checks) > 1:
-            errors.append(f"{key}: the runs disagree on check ({', '.join(sorted(map(str, checks)))})")
+            listed = ", ".join(sorted(map(str, checks)))
+            errors.append(f"{key}: the runs disagree on check ({listed})")
 
         def med(name):
             v = [h[name] for h in have if math.isfinite(h[name])]
             return statistics.median(v) if v else math.nan
 
-        rows[key] = dict(unit=have[0]["unit"], check=have[0]["check"], runs_n=len(have),
-                         guest=med("guest"), wall=med("wall"), secs=med("secs"),
+        rows[key] = dict(unit=have[0]["unit"], check=have[0]["check"], guest=med("guest"), wall=med("wall"), secs=med("secs"),
                          host_secs=med("host_secs"), guest_runs=[h["guest"] for h in have],
                          wall_runs=[h["wall"] for h in have])
     return rows, errors
@@ -85,8 +84,6 @@ def parse_runs(name, paths, also=""):
     """`parse` for each of one runner's logs (`name` labels its messages), then `median_rows`.
     Prints what went wrong on stderr; returns (rows, clocksource of the last run, ok). `also`
     names more files to look at when a run did not finish."""
-    import sys
-
     each, ok, clocksource = [], True, None
     for i, path in enumerate(paths, 1):
         rows, errors, done, clocksource = parse(path)
