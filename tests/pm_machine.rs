@@ -52,6 +52,17 @@ fn run_on(
     at: u32,
     body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
 ) {
+    run_long_on(cpu, ring, at, 1000, body)
+}
+
+/// [`run_on`] with room for `max` instructions.
+fn run_long_on(
+    cpu: &mut Cpu<NullBus>,
+    ring: u8,
+    at: u32,
+    max: u64,
+    body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
+) {
     let mut a = CodeAssembler::new(32).unwrap();
     body(&mut a).unwrap();
     load_code(cpu, at, &a.assemble(at as u64).unwrap());
@@ -61,7 +72,7 @@ fn run_on(
         pm::USTACK_TOP
     };
     pm::enter(cpu, ring, at, stack, 0x0002);
-    assert_eq!(run_until_stop(cpu, 1000), Exit::Halted);
+    assert_eq!(run_until_stop(cpu, max), Exit::Halted);
 }
 
 /// A page written through the host TLB, then run as code, then patched through another
@@ -143,5 +154,86 @@ fn ring3_cannot_use_what_ring0_filled() {
         a.mov(dword_ptr(k), eax)?;
         a.int(pm::EXIT_VECTOR as u32)
     });
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), k));
+}
+
+/// Blocks chain across pages through the TLB (a call to another page, a block cut at its
+/// page's end running on into the next): after the callee's page is remapped and INVLPG'd,
+/// or unmapped, the chain must not reach the old code.
+#[test]
+fn blocks_chained_across_pages_follow_remaps() {
+    const CALLEE: u32 = pm::KERNEL + 0x1000;
+    const ALT: u32 = pm::KERNEL + 0x3000;
+    // At the end of the callee's page, NOPs that run on into the next page.
+    const EDGE: u32 = CALLEE + 0x1000 - 16;
+    const NEXT: u32 = CALLEE + 0x1000;
+    const ALT_NEXT: u32 = pm::KERNEL + 0x4000;
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    let ret_with = |v: u32| {
+        let mut c = vec![0xB8];
+        c.extend_from_slice(&v.to_le_bytes());
+        c.push(0xC3); // mov eax, v; ret
+        c
+    };
+    load_code(&mut cpu, CALLEE, &ret_with(1));
+    load_code(&mut cpu, ALT, &ret_with(2));
+    load_code(&mut cpu, EDGE, &[0x90; 16]);
+    load_code(&mut cpu, NEXT, &ret_with(10));
+    load_code(&mut cpu, ALT_NEXT, &ret_with(20));
+    let pte = |lin: u32| pm::PT + 4 * (lin >> 12);
+    let map = |p: u32| p | pm::PTE_P | pm::PTE_W;
+    let rounds = |a: &mut CodeAssembler, target: u32| -> Result<(), IcedError> {
+        let mut top = a.create_label();
+        a.mov(ecx, 100u32)?;
+        a.set_label(&mut top)?;
+        a.call(target as u64)?;
+        a.add(ebx, eax)?;
+        a.dec(ecx)?;
+        a.jnz(top)
+    };
+    run_long_on(&mut cpu, 0, pm::KERNEL, 10_000, |a| {
+        a.xor(ebx, ebx)?;
+        rounds(a, CALLEE)?;
+        rounds(a, EDGE)?;
+        a.mov(dword_ptr(pte(CALLEE)), map(ALT))?;
+        a.invlpg(dword_ptr(CALLEE))?;
+        a.mov(dword_ptr(pte(NEXT)), map(ALT_NEXT))?;
+        a.invlpg(dword_ptr(NEXT))?;
+        rounds(a, CALLEE)?;
+        rounds(a, EDGE)?;
+        a.mov(dword_ptr(pte(CALLEE)), 0u32)?;
+        a.invlpg(dword_ptr(CALLEE))?;
+        a.call(CALLEE as u64)
+    });
+    assert_eq!(cpu.r[3], 100 * (1 + 10 + 2 + 20));
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), CALLEE));
+}
+
+/// Ring 3 calling into a supervisor page the kernel has just run: neither the TLB entry nor
+/// the decoded block the kernel left lets the chain take ring 3 there; it faults.
+#[test]
+fn ring3_cannot_chain_into_kernel_code() {
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    let k = pm::KERNEL + 0x8000;
+    let assemble = |at: u32, body: &dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>| {
+        let mut a = CodeAssembler::new(32).unwrap();
+        body(&mut a).unwrap();
+        a.assemble(at as u64).unwrap()
+    };
+    // The NOP ends the block that entering ring 3 stops after; the CALL's block then chains.
+    let call_k = |a: &mut CodeAssembler| {
+        a.nop()?;
+        a.call(k as u64)?;
+        a.int(pm::EXIT_VECTOR as u32)
+    };
+    // All code in place first: loading code drops decoded blocks.
+    load_code(&mut cpu, k, &[0xC3]); // ret
+    load_code(&mut cpu, pm::KERNEL, &assemble(pm::KERNEL, &call_k));
+    load_code(&mut cpu, pm::USER, &assemble(pm::USER, &call_k));
+    pm::enter(&mut cpu, 0, pm::KERNEL, pm::KSTACK_TOP - 0x100, 0x0002);
+    assert_eq!(run_until_stop(&mut cpu, 1000), Exit::Halted);
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    pm::enter(&mut cpu, 3, pm::USER, pm::USTACK_TOP, 0x0002);
+    assert_eq!(run_until_stop(&mut cpu, 1000), Exit::Halted);
     assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), k));
 }

@@ -395,6 +395,23 @@ impl<B: Bus> Cpu<B> {
         Ok(p & self.mem.a20_mask())
     }
 
+    /// The physical address of code at `lin` when no page walk is needed (paging off, or a
+    /// TLB hit), so blocks chain across pages without the run loop; `None` leaves the walk
+    /// and its faults to [`Cpu::code_phys`].
+    #[inline(always)]
+    pub(crate) fn code_phys_cached(&mut self, lin: u32) -> Option<u32> {
+        let p = if self.paging {
+            let (page, _) = self.tlb.peek(lin, tlb::need(false, self.user()))?;
+            if self.tlb.count_hits {
+                self.tlb.hits += 1;
+            }
+            page | (lin & 0xFFF)
+        } else {
+            lin
+        };
+        Some(p & self.mem.a20_mask())
+    }
+
     /// Reads instruction bytes from one physical page for the decoder.
     pub fn fetch_phys(&self, phys: u32, buf: &mut [u8]) {
         for (i, b) in buf.iter_mut().enumerate() {

@@ -32,7 +32,8 @@ pub(crate) struct Block {
     pub len: u32,
     /// The block ends in a near branch to its own start (a loop in one block).
     pub self_loop: bool,
-    /// The block ends in a near jump, call or return (CS, mode and privilege unchanged).
+    /// The block leaves CS, mode and privilege unchanged: it ends in a near jump, call or
+    /// return, or was cut before its next instruction (size limit, page end).
     pub near_exit: bool,
     /// The last two blocks that ran after this one (keys and indices), so most lookups
     /// skip the hash table: a loop or a call/return pair chains through these.

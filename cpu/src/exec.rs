@@ -69,9 +69,9 @@ impl<B: Bus> Cpu<B> {
 
     /// Runs one block (or one instruction when `single`), and then, while nothing the run loop
     /// looks at between blocks says stop (budget `end`, interrupts, halt, traps), the blocks
-    /// that follow a near jump, call or return within the same code page: they need no
-    /// translation (same linear page, same CS and mode), only a lookup. A block that branches
-    /// to its own start runs again without even that.
+    /// that follow a near jump, call or return or a block cut at its size limit: same CS and
+    /// mode, so they need only a TLB hit (none within the same page) and a lookup. A block
+    /// that branches to its own start runs again without even that.
     fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool, end: u64) {
         let trap = self.flags.tf();
         // RF lasts for one instruction (it is cleared when that instruction completes, unless
@@ -156,13 +156,18 @@ impl<B: Bus> Cpu<B> {
                 }
                 self.stats.block_hits += 1;
             }
-            // A near transfer within the page: same CS, mode and privilege, so the linear
-            // page maps to the same physical page as the one just run.
+            // A near transfer or fall-through: same CS, mode and privilege. Within the page
+            // the linear page maps to the physical page just run; elsewhere the TLB must
+            // already hold the translation (a miss or fault goes back to the run loop).
             let next = self.cs().base.wrapping_add(self.eip);
-            if (next ^ lin) & !0xFFF != 0 {
-                break;
-            }
-            let next_phys = (phys & !0xFFF) | (next & 0xFFF);
+            let next_phys = if (next ^ lin) & !0xFFF == 0 {
+                (phys & !0xFFF) | (next & 0xFFF)
+            } else {
+                match self.code_phys_cached(next) {
+                    Some(p) => p,
+                    None => break,
+                }
+            };
             match self.lookup_checked(cache, next_phys as u64 | mode, next) {
                 Some(b) => {
                     self.stats.block_hits += 1;
@@ -287,9 +292,11 @@ impl<B: Bus> Cpu<B> {
                 || ins.is_loopcc()
                 || ins.is_jcx_short();
             self_loop = max_ops > 1 && near_branch && ins.near_branch_target() == self.eip as u64;
-            // Near transfers change neither CS nor mode nor privilege.
+            // Near transfers change neither CS nor mode nor privilege; nor does running on
+            // into the next instruction when the block is cut (size limit, page end).
             near_exit = max_ops > 1
-                && (near_branch
+                && (!ends
+                    || near_branch
                     || ins.is_jmp_near_indirect()
                     || ins.is_call_near()
                     || ins.is_call_near_indirect()
