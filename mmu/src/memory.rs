@@ -436,12 +436,22 @@ impl Memory {
             return false;
         };
         let out = &mut self.map[d..d + len as usize];
-        let bytes = &v.to_le_bytes()[..size as usize];
+        let bytes = v.to_le_bytes();
+        // One byte repeated (zeroing a page: Linux's clear_page is REP STOSL of 0) is a
+        // memset; otherwise fixed-size chunks, so each store is inlined (a chunk size known
+        // only at run time cost a memcpy call per element).
         match size {
-            1 => out.fill(bytes[0]),
-            _ => out
-                .chunks_exact_mut(size as usize)
-                .for_each(|c| c.copy_from_slice(bytes)),
+            1 | 2 | 4 if bytes[..size as usize].iter().all(|&b| b == bytes[0]) => {
+                out.fill(bytes[0])
+            }
+            2 => {
+                let e = [bytes[0], bytes[1]];
+                out.chunks_exact_mut(2).for_each(|c| c.copy_from_slice(&e));
+            }
+            4 => out
+                .chunks_exact_mut(4)
+                .for_each(|c| c.copy_from_slice(&bytes)),
+            _ => return false,
         }
         true
     }
@@ -540,6 +550,43 @@ mod tests {
         m.write_u32(0xF_FFEE, 0x0101_0101);
         assert_eq!(m.read_u8(0xF_FFF0), 0xEA);
         assert!(m.load_rom(&[0; 100]).is_err());
+    }
+
+    /// REP STOS runs: every element size, a repeated byte (the memset) and mixed bytes, only
+    /// inside the mapped range; an element size STOS cannot have writes nothing.
+    #[test]
+    fn fill_elems_stores_each_element() {
+        let mut m = Memory::new(PAGE_SIZE * 4).unwrap();
+        m.host_fill(0x5000, 0, 0x2000, true, false);
+        for (size, v) in [
+            (1, 0xAB),
+            (2, 0x1234),
+            (2, 0x7777),
+            (4, 0x1122_3344),
+            (4, 0),
+        ] {
+            m.write_bytes(0x2000, &[0xEE; PAGE_SIZE]);
+            assert!(m.host_fill_elems(0x5010, 64, size, v, 0));
+            for a in (0x2010..0x2050).step_by(size as usize) {
+                let got = match size {
+                    1 => m.read_u8(a) as u32,
+                    2 => m.read_u16(a) as u32,
+                    _ => m.read_u32(a),
+                };
+                assert_eq!(
+                    got,
+                    v & (u32::MAX >> (32 - 8 * size as u32)),
+                    "size {size} at {a:#x}"
+                );
+            }
+            assert_eq!((m.read_u8(0x200F), m.read_u8(0x2050)), (0xEE, 0xEE));
+        }
+        assert!(!m.host_fill_elems(0x5000, 6, 3, 0, 0));
+        assert!(
+            !m.host_fill_elems(0x5FF0, 32, 4, 0, 0),
+            "past the mapped page"
+        );
+        assert_eq!(m.read_u8(0x2000), 0xEE);
     }
 
     #[test]
