@@ -5,14 +5,19 @@ use emu_cpu::{Cpu, Exit, NullBus};
 use emu_suite::{load_code, pm, run_until_stop};
 use iced_x86::code_asm::*;
 
+/// `body` assembled as 32-bit code at `at`.
+fn assemble(at: u32, body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
+    let mut a = CodeAssembler::new(32).unwrap();
+    body(&mut a).unwrap();
+    a.assemble(at as u64).unwrap()
+}
+
 /// Runs `body` at ring 3 on a fresh machine that `prepare` has changed.
 fn run_user(
     prepare: impl FnOnce(&mut Cpu<NullBus>),
     body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
 ) -> Cpu<NullBus> {
-    let mut a = CodeAssembler::new(32).unwrap();
-    body(&mut a).unwrap();
-    let code = a.assemble(pm::USER as u64).unwrap();
+    let code = assemble(pm::USER, body);
     let mut cpu = pm::paged_cpu(4 << 20, NullBus);
     load_code(&mut cpu, pm::USER, &code);
     prepare(&mut cpu);
@@ -63,9 +68,7 @@ fn run_long_on(
     max: u64,
     body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>,
 ) {
-    let mut a = CodeAssembler::new(32).unwrap();
-    body(&mut a).unwrap();
-    load_code(cpu, at, &a.assemble(at as u64).unwrap());
+    load_code(cpu, at, &assemble(at, body));
     let stack = if ring == 0 {
         pm::KSTACK_TOP - 0x100
     } else {
@@ -180,7 +183,6 @@ fn blocks_chained_across_pages_follow_remaps() {
     load_code(&mut cpu, EDGE, &[0x90; 16]);
     load_code(&mut cpu, NEXT, &ret_with(10));
     load_code(&mut cpu, ALT_NEXT, &ret_with(20));
-    let pte = |lin: u32| pm::PT + 4 * (lin >> 12);
     let map = |p: u32| p | pm::PTE_P | pm::PTE_W;
     let rounds = |a: &mut CodeAssembler, target: u32| -> Result<(), IcedError> {
         let mut top = a.create_label();
@@ -195,13 +197,13 @@ fn blocks_chained_across_pages_follow_remaps() {
         a.xor(ebx, ebx)?;
         rounds(a, CALLEE)?;
         rounds(a, EDGE)?;
-        a.mov(dword_ptr(pte(CALLEE)), map(ALT))?;
+        a.mov(dword_ptr(pm::pte_addr(CALLEE)), map(ALT))?;
         a.invlpg(dword_ptr(CALLEE))?;
-        a.mov(dword_ptr(pte(NEXT)), map(ALT_NEXT))?;
+        a.mov(dword_ptr(pm::pte_addr(NEXT)), map(ALT_NEXT))?;
         a.invlpg(dword_ptr(NEXT))?;
         rounds(a, CALLEE)?;
         rounds(a, EDGE)?;
-        a.mov(dword_ptr(pte(CALLEE)), 0u32)?;
+        a.mov(dword_ptr(pm::pte_addr(CALLEE)), 0u32)?;
         a.invlpg(dword_ptr(CALLEE))?;
         a.call(CALLEE as u64)
     });
@@ -215,11 +217,6 @@ fn blocks_chained_across_pages_follow_remaps() {
 fn ring3_cannot_chain_into_kernel_code() {
     let mut cpu = pm::paged_cpu(4 << 20, NullBus);
     let k = pm::KERNEL + 0x8000;
-    let assemble = |at: u32, body: &dyn Fn(&mut CodeAssembler) -> Result<(), IcedError>| {
-        let mut a = CodeAssembler::new(32).unwrap();
-        body(&mut a).unwrap();
-        a.assemble(at as u64).unwrap()
-    };
     // The NOP ends the block that entering ring 3 stops after; the CALL's block then chains.
     let call_k = |a: &mut CodeAssembler| {
         a.nop()?;
@@ -228,8 +225,8 @@ fn ring3_cannot_chain_into_kernel_code() {
     };
     // All code in place first: loading code drops decoded blocks.
     load_code(&mut cpu, k, &[0xC3]); // ret
-    load_code(&mut cpu, pm::KERNEL, &assemble(pm::KERNEL, &call_k));
-    load_code(&mut cpu, pm::USER, &assemble(pm::USER, &call_k));
+    load_code(&mut cpu, pm::KERNEL, &assemble(pm::KERNEL, call_k));
+    load_code(&mut cpu, pm::USER, &assemble(pm::USER, call_k));
     pm::enter(&mut cpu, 0, pm::KERNEL, pm::KSTACK_TOP - 0x100, 0x0002);
     assert_eq!(run_until_stop(&mut cpu, 1000), Exit::Halted);
     assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
