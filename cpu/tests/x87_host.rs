@@ -597,19 +597,70 @@ mod host {
             failure_persistence: None,
             ..Config::default()
         });
+        let intel = host_is_intel();
+        let left_out = std::cell::Cell::new(0u32);
         let result = runner.run(&case_strategy(nregs, kind, forms.len()), |mut case| {
             let mut g = Gen(case.seed ^ 0x5EED);
             tweak(&mut case, &mut g);
             let (h, e) = forms[case.form];
             let ho = run_host(&case, h);
             let eo = run_emu(&case, &e);
-            same(&ho, &eo, eflags_mask)
-                .map_err(|m| TestCaseError::fail(format!("form {}: {m}", case.form)))
+            let r = same(&ho, &eo, eflags_mask);
+            if r.is_err() && !intel && amd_tiny_underflow(&ho, &eo) {
+                left_out.set(left_out.get() + 1);
+                return Ok(());
+            }
+            r.map_err(|m| TestCaseError::fail(format!("form {}: {m}", case.form)))
         });
         if let Err(e) = result {
             panic!("{name}: {e}");
         }
-        println!("{name}: {cases} cases agree with the host x87");
+        let left_out = left_out.get();
+        if left_out == 0 {
+            println!("{name}: {cases} cases agree with the host x87");
+        } else {
+            println!(
+                "{name}: {} cases agree with the host x87; {left_out} left out where this \
+                 non-Intel host raised an unmasked underflow on a denormal result (see \
+                 `amd_tiny_underflow`)",
+                cases - left_out
+            );
+        }
+    }
+
+    /// Whether the host is an Intel processor: the x87 emu models is Intel's (the SDM
+    /// decides where vendors differ).
+    fn host_is_intel() -> bool {
+        // SAFETY: CPUID leaf 0 exists on every x86-64 processor and only writes registers.
+        #[allow(unused_unsafe)]
+        let r = unsafe { core::arch::x86_64::__cpuid(0) };
+        let mut v = Vec::with_capacity(12);
+        for w in [r.ebx, r.edx, r.ecx] {
+            v.extend_from_slice(&w.to_le_bytes());
+        }
+        v == b"GenuineIntel"
+    }
+
+    /// How AMD's x87 (seen on Zen 5) differs from Intel's in the exact comparisons: with
+    /// underflow unmasked, FPREM, FPREM1 and FSCALE returning a denormal operand unchanged (a
+    /// denormal dividend with an infinite divisor, a denormal scaled by zero) raise #U on AMD,
+    /// which sets UE and ES and stores the result with its exponent biased by 6000h; Intel
+    /// returns the denormal with DE only, and so does emu. Such a case is recognised by emu's
+    /// ST(0) being denormal with UE clear and the host's UE set, the other registers and
+    /// memory agreeing. (The transcendentals' tolerance covers the other difference seen: a
+    /// tiny result rounded to zero on AMD and kept denormal on Intel.)
+    fn amd_tiny_underflow(h: &Outcome, e: &Outcome) -> bool {
+        const UE: u16 = 0x10;
+        let w = |img: &[u8; 108], at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
+        let st0 = F80::from_bytes(&e.img[28..]);
+        let unmasked = w(&e.img, 0) & UE == 0;
+        unmasked
+            && st0.exp() == 0
+            && st0.sig != 0
+            && w(&e.img, 4) & UE == 0
+            && w(&h.img, 4) & UE != 0
+            && h.mem == e.mem
+            && h.img[38..] == e.img[38..]
     }
 
     fn m32(m: &[u8; 32]) -> u32 {
@@ -1546,6 +1597,11 @@ mod host {
         let w = |img: &[u8; 108], at: usize| u16::from_le_bytes([img[at], img[at + 1]]);
         let mut worst = 0;
         let mut computed = false;
+        // Tag word bits that must agree: a register's tag follows its value, so where the
+        // values may differ (a tiny result: denormal on one side, zero on the other) so may
+        // the tags.
+        let top = (w(&e.img, 4) >> 11) & 7;
+        let mut tag_mask = 0xFFFFu16;
         for i in 0..8 {
             let hv = F80::from_bytes(&h.img[28 + 10 * i..]);
             let ev = F80::from_bytes(&e.img[28 + 10 * i..]);
@@ -1554,6 +1610,7 @@ mod host {
             if hv == ev {
                 continue;
             }
+            tag_mask &= !(3 << (2 * ((top + i as u16) & 7)));
             let finite = |x: F80| x.exp() != 0x7FFF;
             if !(finite(hv) && finite(ev) && hv.sign() == ev.sign()) {
                 worst = i128::MAX;
@@ -1564,7 +1621,8 @@ mod host {
         let ok = worst <= tol
             && h.img[..4] == e.img[..4]
             && (w(&h.img, 4) ^ w(&e.img, 4)) & !0x0200 == 0
-            && h.img[8..12] == e.img[8..12];
+            && (w(&h.img, 8) ^ w(&e.img, 8)) & tag_mask == 0
+            && h.img[10..12] == e.img[10..12];
         if !ok {
             return same(h, e, 0);
         }
