@@ -234,3 +234,44 @@ fn ring3_cannot_chain_into_kernel_code() {
     assert_eq!(run_until_stop(&mut cpu, 1000), Exit::Halted);
     assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), k));
 }
+
+/// `--hot-blocks`: every instruction the CPU retires is counted against the block it ran in,
+/// loop passes and chained calls included.
+#[test]
+fn hot_blocks_count_every_instruction_by_block() {
+    const F: u32 = pm::KERNEL + 0x1000;
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    cpu.hot_blocks = Some(Default::default());
+    let f = assemble(F, |a| {
+        a.mov(eax, 1u32)?;
+        a.add(ebx, eax)?;
+        a.ret()
+    });
+    load_code(&mut cpu, F, &f);
+    let start = cpu.icount;
+    run_long_on(&mut cpu, 0, pm::KERNEL, 10_000, |a| {
+        let mut top = a.create_label();
+        a.xor(ebx, ebx)?;
+        a.mov(ecx, 100u32)?;
+        a.set_label(&mut top)?;
+        a.call(F as u64)?;
+        a.dec(ecx)?;
+        a.jnz(top)?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    // XOR (2 bytes) and MOV ECX (5) come before the loop's CALL, whose first pass runs in
+    // the entry block.
+    let top_at = pm::KERNEL + 7;
+    assert_eq!(cpu.r[3], 100);
+    let h = cpu.hot_blocks.as_deref().unwrap();
+    assert_eq!(h.total_insns(), cpu.icount - start);
+    let top = h.top(h.len());
+    let of = |lin: u32| {
+        top.iter()
+            .find(|(a, _)| *a == lin)
+            .map(|(_, c)| (c.runs, c.insns))
+    };
+    assert_eq!(of(F), Some((100, 300)));
+    assert_eq!(of(top_at), Some((99, 99)));
+    assert_eq!(top[0].0, F, "the callee retired the most instructions");
+}

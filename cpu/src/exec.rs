@@ -121,10 +121,12 @@ impl<B: Bus> Cpu<B> {
                             .wrapping_sub(op.len as u32);
                         self.stop = false;
                         self.mem.code_written = false;
+                        self.note_hot(lin, base);
                         return self.exception(e);
                     }
                     if self.stop {
                         self.icount = base + i as u64 + 1;
+                        self.note_hot(lin, base);
                         self.stop = false;
                         if self.taken {
                             self.taken = false;
@@ -137,6 +139,9 @@ impl<B: Bus> Cpu<B> {
                         self.mem.code_written = false;
                         break 'chain;
                     }
+                }
+                if !taken {
+                    self.note_hot(lin, base);
                 }
                 // Whatever follows, the run loop would first check these (in its order).
                 if single
@@ -186,6 +191,23 @@ impl<B: Bus> Cpu<B> {
             // Single-step trap after the instruction (TF was set before it ran): DR6.BS.
             self.dr[6] |= 1 << 14;
             self.exception(Exc::new(exception::DB));
+        }
+    }
+
+    /// Counts a block run that started at linear `lin` with the instruction count at `base`
+    /// for `--hot-blocks`; the test is all that stays in the block loop.
+    #[inline(always)]
+    fn note_hot(&mut self, lin: u32, base: u64) {
+        if self.hot_blocks.is_some() {
+            self.note_hot_slow(lin, base);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_hot_slow(&mut self, lin: u32, base: u64) {
+        if let Some(h) = self.hot_blocks.as_deref_mut() {
+            h.note(lin, self.icount - base);
         }
     }
 

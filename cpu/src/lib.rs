@@ -13,6 +13,7 @@ pub mod exception;
 pub mod exec;
 pub mod flags;
 pub mod fpu;
+pub mod hotblocks;
 pub mod interrupt;
 mod ops;
 pub mod regs;
@@ -178,6 +179,8 @@ pub struct Cpu<B: Bus> {
     /// path instead of a page at a time through the host TLB (the reference for tests).
     pub bulk_strings: bool,
     pub stats: Stats,
+    /// Per-block guest profile (`--hot-blocks`); `None` costs one test per block run.
+    pub hot_blocks: Option<Box<hotblocks::HotBlocks>>,
     /// Port whose OUT from the firmware ROM area (real mode, F0000-FFFFF) stops the CPU with
     /// [`Exit::Trap`] carrying the OUT's linear address: how the built-in BIOS hands a service
     /// call to Rust.
@@ -232,6 +235,7 @@ impl<B: Bus> Cpu<B> {
             block_cache_enabled: true,
             bulk_strings: true,
             stats: Stats::default(),
+            hot_blocks: None,
             last_exception: None,
             delivering_fault: false,
             flags_loaded: false,

@@ -84,6 +84,10 @@ struct RunArgs {
     /// Print execution statistics on exit.
     #[arg(long)]
     stats: bool,
+    /// Print the N blocks of guest code that retired the most instructions on exit (their
+    /// linear start addresses, runs and instruction counts), like QEMU's hotblocks plugin.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    hot_blocks: usize,
     /// Report the first N exceptions on stderr (like QEMU's -d int).
     #[arg(long, value_name = "N", default_value_t = 0)]
     log_exceptions: u32,
@@ -170,6 +174,9 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     m.cpu.block_cache_enabled = !a.no_block_cache;
     m.cpu.log_exceptions = a.log_exceptions;
     m.cpu.tlb.count_hits = a.stats;
+    if a.hot_blocks > 0 {
+        m.cpu.hot_blocks = Some(Default::default());
+    }
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let console = match (a.nographic, a.display) {
         (true, _) | (_, Some(Display::Serial)) => Console::Serial,
@@ -205,6 +212,9 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
     if a.stats {
         print_stats(&m, started.elapsed());
     }
+    if let Some(h) = m.cpu.hot_blocks.as_deref() {
+        print_hot_blocks(h, a.hot_blocks);
+    }
     let missing = m.cpu.unimplemented();
     if !missing.is_empty() {
         eprintln!(
@@ -216,6 +226,25 @@ fn run_machine(a: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("emu: boot failed: {e}");
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn print_hot_blocks(h: &emu_cpu::hotblocks::HotBlocks, n: usize) {
+    let total = h.total_insns().max(1);
+    eprintln!(
+        "emu: hot blocks: top {} of {} block starts by guest instructions ({} in all)",
+        n.min(h.len()),
+        h.len(),
+        h.total_insns()
+    );
+    eprintln!("emu:   linear     share        instructions          runs");
+    for (lin, c) in h.top(n) {
+        eprintln!(
+            "emu:   {lin:08x} {:6.2}% {:>19} {:>13}",
+            100.0 * c.insns as f64 / total as f64,
+            c.insns,
+            c.runs
+        );
+    }
 }
 
 fn print_stats(m: &Machine, wall: std::time::Duration) {
