@@ -12,6 +12,11 @@
 # debug assertions and runs the guest about 1.6x slower. EMU_BIN names another emu binary.
 # QEMU rows are skipped, with a note in the JSON, when qemu-system-i386 is missing
 # (testdata/traces/setup.sh installs it).
+#
+# Then one more boot each with the kernel's messages on the console (the disk's kernel and
+# initrd loaded directly, `console=ttyS0,115200`, not quiet): the seconds between chosen kernel
+# log lines, by the kernel's own timestamps, go into the JSON's "breakdown" (where the boot's
+# time goes; DESIGN.md, "Where the boot's time goes", names the code behind each stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
@@ -44,8 +49,24 @@ for i in $(seq "$runs"); do
     fi
 done
 
+gdir=$(dirname "$disk")
+append="console=ttyS0,115200"
+kemu_cmd=("$emu" run --nographic --snapshot --kernel "$gdir/vmlinuz" --initrd "$gdir/initrd.gz"
+    --append "$append" "$disk")
+kqemu_cmd=(qemu-system-i386 -accel tcg -m 128 -kernel "$gdir/vmlinuz" -initrd "$gdir/initrd.gz"
+    -append "$append" -drive "file=$disk,format=raw,snapshot=on" -nographic)
+echo "bench-boot: one boot each with the kernel's messages on the console" >&2
+: >"$out/boot-breakdown.jsonl"
+python3 testdata/guests/boottime.py --marker EMU-BOOT-OK --limit "$limit" --tag emu \
+    --log "$out/boot-kmsg-emu.log" -- "${kemu_cmd[@]}" >>"$out/boot-breakdown.jsonl"
+if [ "$have_qemu" = 1 ]; then
+    python3 testdata/guests/boottime.py --marker EMU-BOOT-OK --limit "$limit" --tag qemu \
+        --log "$out/boot-kmsg-qemu.log" -- "${kqemu_cmd[@]}" >>"$out/boot-breakdown.jsonl"
+fi
+
+KEMU_CMD="${kemu_cmd[*]}" KQEMU_CMD="${kqemu_cmd[*]}" \
 EMU_CMD="${emu_cmd[*]}" QEMU_CMD="${qemu_cmd[*]}" HAVE_QEMU=$have_qemu python3 - "$out" <<'PY'
-import json, os, statistics, sys
+import json, os, re, statistics, sys
 out = sys.argv[1]
 runs = [json.loads(l) for l in open(f"{out}/boot-runs.jsonl") if l.strip()]
 def side(tag, cmd):
@@ -68,7 +89,51 @@ emu = side("emu", os.environ["EMU_CMD"])
 failed = [r["tag"] for r in runs if r["marker_s"] is None]
 if failed:
     notes.append(f"runs that never reached the marker (left out): {', '.join(failed)}")
-boot = {"marker": "EMU-BOOT-OK", "emu": emu, "qemu": qemu, "note": "; ".join(notes) or None}
+
+# Kernel log lines bounding each stage, in boot order; a stage runs from the line before it
+# (the kernel's first line, at time 0, for the first) to its own line.
+KMSG = ["Loading compiled-in X.509 certificates", "Loaded X.509 cert", "evm: HMAC attrs",
+        "clk: Disabling unused clocks", "Run /init"]
+def kstamps(log):
+    """Kernel timestamp of the first console line holding each KMSG entry."""
+    seen = {}
+    try:
+        text = open(log, "rb").read().decode("utf-8", "replace")
+    except OSError:
+        return seen
+    for line in text.splitlines():
+        m = re.match(r"\s*\[\s*(\d+\.\d+)\]", line)
+        if not m:
+            continue
+        for k in KMSG:
+            if k in line and k not in seen:
+                seen[k] = float(m.group(1))
+    return seen
+bruns = {}
+for l in open(f"{out}/boot-breakdown.jsonl"):
+    if l.strip():
+        r = json.loads(l)
+        bruns[r["tag"]] = (r, kstamps(f"{out}/boot-kmsg-{r['tag']}.log"))
+def bside(tag):
+    r, st = bruns.get(tag, (None, {}))
+    if r is None:
+        return None
+    t = {"`Linux version`": r["stages"].get("Linux version")}
+    prev = ("`Linux version`", 0.0)
+    for k in KMSG:
+        if k in st and prev[1] is not None:
+            t[f"`{k}`"] = round(st[k] - prev[1], 3)
+        prev = (k, st.get(k))
+    t["EMU-BOOT-OK"] = r["marker_s"]
+    return t
+be, bq = bside("emu"), bside("qemu")
+names = ["`Linux version`"] + [f"`{k}`" for k in KMSG] + ["EMU-BOOT-OK"]
+breakdown = {"append": os.environ["KEMU_CMD"].split("--append ")[1].split(" ")[0],
+             "emu_cmd": os.environ["KEMU_CMD"],
+             "qemu_cmd": os.environ["KQEMU_CMD"] if bq is not None else None,
+             "rows": [[n, be and be.get(n), bq and bq.get(n)] for n in names]}
+boot = {"marker": "EMU-BOOT-OK", "emu": emu, "qemu": qemu, "note": "; ".join(notes) or None,
+        "breakdown": breakdown}
 json.dump(boot, open(f"{out}/boot.json", "w"), indent=1)
 print(f"bench-boot: emu median {emu['median_s']} s, QEMU median {qemu and qemu['median_s']} s -> {out}/boot.json")
 PY

@@ -31,6 +31,21 @@ pub struct Boot {
     /// Why something is missing (for example QEMU not installed).
     #[serde(default)]
     pub note: Option<String>,
+    /// Where one boot of each spends its time, from the kernel's log.
+    #[serde(default)]
+    pub breakdown: Option<Breakdown>,
+}
+
+/// One boot each with the kernel's messages on the console (`scripts/bench-boot.sh`): rows of
+/// (the console line a stage ends at, emu seconds, QEMU seconds). The first row is host
+/// seconds from start to the kernel's banner, the last host seconds to the boot marker; the
+/// rows between are kernel-timestamp seconds from the previous row's line.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct Breakdown {
+    pub append: String,
+    pub emu_cmd: String,
+    pub qemu_cmd: Option<String>,
+    pub rows: Vec<(String, Option<f64>, Option<f64>)>,
 }
 
 /// One row of the guest benchmark; any of the values may be missing.
@@ -249,6 +264,24 @@ mod tests {
         assert_eq!(b.emu.median_s, Some(9.5));
         assert!(b.qemu.is_none());
         assert!(stages(&[Some(&b.emu), None]).is_empty());
+    }
+
+    #[test]
+    fn boot_breakdown_as_bench_boot_writes_it() {
+        let b: Boot = serde_json::from_str(
+            r#"{"marker":"OK","emu":{"cmd":"e","runs_s":[9.0],"median_s":9.0},"qemu":null,
+                "breakdown":{"append":"console=ttyS0,115200","emu_cmd":"e --kernel k",
+                  "qemu_cmd":null,"rows":[["`Linux version`",6.3,null],
+                  ["`evm: HMAC attrs`",2.8,null],["EMU-BOOT-OK",16.1,null]]}}"#,
+        )
+        .unwrap();
+        let d = b.breakdown.unwrap();
+        assert_eq!(d.rows.len(), 3);
+        assert_eq!(
+            d.rows[1],
+            ("`evm: HMAC attrs`".to_string(), Some(2.8), None)
+        );
+        assert!(d.qemu_cmd.is_none());
     }
 
     #[test]

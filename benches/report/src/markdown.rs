@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::extra::{self, Bochs, Boot, BootSide, Guest, GuestRow, Idle};
+use crate::extra::{self, Bochs, Boot, BootSide, Breakdown, Guest, GuestRow, Idle};
 use crate::model::{EventRow, ThroughputRow};
 
 /// Everything the report shows.
@@ -279,6 +279,41 @@ fn boot(s: &mut String, b: Option<&Boot>, bochs_all: Option<&Bochs>) {
         let _ = writeln!(s, "- {n}");
     }
     s.push('\n');
+    if let Some(d) = b.and_then(|b| b.breakdown.as_ref()) {
+        breakdown(s, d);
+    }
+}
+
+/// Where one boot of each spends its time, between kernel log lines.
+fn breakdown(s: &mut String, d: &Breakdown) {
+    let _ = writeln!(
+        s,
+        "### Where the boot's time goes\n\nOne more boot each with the kernel's messages on the \
+         console: the disk's kernel and initrd loaded directly, `{}`, not quiet. Each row ends \
+         at the console line named; the first row is seconds from start to the kernel's banner \
+         (firmware, boot loader, the kernel decompressing itself), the last seconds from start \
+         to the marker, and the rows between are seconds from the line above by the kernel's \
+         own timestamps (guest time, which follows wall time in both emulators). DESIGN.md, \
+         \"Where the boot's time goes\", names the code that runs in each stage.\n",
+        d.append
+    );
+    table(
+        s,
+        &["stage ends at", "emu s>", "QEMU s>", "emu/QEMU>"],
+        d.rows.iter().map(|(name, e, q)| {
+            vec![
+                name.clone(),
+                opt(*e),
+                opt(*q),
+                opt(e.zip(*q).map(|(e, q)| e / q)),
+            ]
+        }),
+    );
+    let _ = writeln!(s, "- emu: `{}`", d.emu_cmd);
+    if let Some(q) = &d.qemu_cmd {
+        let _ = writeln!(s, "- QEMU: `{q}`");
+    }
+    s.push('\n');
 }
 
 fn guest(s: &mut String, g: &Guest, bochs: Option<&Bochs>) {
@@ -458,6 +493,20 @@ mod tests {
             },
             qemu: None,
             note: Some("qemu-system-i386 not found".into()),
+            breakdown: Some(Breakdown {
+                append: "console=ttyS0,115200".into(),
+                emu_cmd: "emu run --kernel vmlinuz".into(),
+                qemu_cmd: Some("qemu-system-i386 -kernel vmlinuz".into()),
+                rows: vec![
+                    ("`Linux version`".into(), Some(6.0), Some(2.0)),
+                    (
+                        "`clk: Disabling unused clocks`".into(),
+                        Some(6.8),
+                        Some(1.0),
+                    ),
+                    ("EMU-BOOT-OK".into(), Some(16.0), None),
+                ],
+            }),
         };
         let guest = Guest {
             runs: Some(3),
@@ -506,6 +555,11 @@ mod tests {
         assert!(!md.contains("Bochs"));
         assert!(md.contains("qemu-system-i386 not found"));
         assert!(md.contains("| `Linux version` | 4.00 | - | - |"));
+        assert!(md.contains("### Where the boot's time goes"));
+        assert!(md.contains("`console=ttyS0,115200`, not quiet"));
+        assert!(md.contains("| `clk: Disabling unused clocks` | 6.80 | 1.00 | 6.80 |"));
+        assert!(md.contains("| EMU-BOOT-OK | 16.0 | - | - |"));
+        assert!(md.contains("- QEMU: `qemu-system-i386 -kernel vmlinuz`"));
         assert!(md.contains("| getppid | ns | 500 | 1500 | - | 3.00 | - |"));
         assert!(md.contains("## Idle and memory"));
         assert!(md.contains("over 60 s"));
@@ -548,6 +602,7 @@ mod tests {
             emu: side("emu run", vec![20.0], vec![("Linux version".into(), 8.0)]),
             qemu: Some(side("qemu", vec![5.0], vec![("Linux version".into(), 2.0)])),
             note: None,
+            breakdown: None,
         };
         let bochs = Bochs {
             boot: Some(side(
