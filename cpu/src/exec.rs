@@ -207,7 +207,7 @@ impl<B: Bus> Cpu<B> {
     #[inline(never)]
     fn note_hot_slow(&mut self, lin: u32, base: u64) {
         if let Some(h) = self.hot_blocks.as_deref_mut() {
-            h.note(lin, self.icount - base);
+            h.note(lin, self.icount.saturating_sub(base));
         }
     }
 

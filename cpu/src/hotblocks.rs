@@ -6,10 +6,16 @@
 
 use std::collections::HashMap;
 
+/// Distinct block starts counted one by one; a guest that jumps to more places than this
+/// (it decides where it jumps) cannot grow the table further: the rest go to `other`.
+pub const MAX_STARTS: usize = 1 << 20;
+
 /// Per-block counts, filled only while profiling is on.
 #[derive(Default)]
 pub struct HotBlocks {
     counts: HashMap<u32, Count>,
+    /// Runs of blocks that started where the full table had no entry.
+    other: Count,
 }
 
 /// One block start's totals.
@@ -24,9 +30,19 @@ pub struct Count {
 
 impl HotBlocks {
     pub fn note(&mut self, lin: u32, insns: u64) {
-        let c = self.counts.entry(lin).or_default();
+        let full = self.counts.len() >= MAX_STARTS;
+        let c = match self.counts.get_mut(&lin) {
+            Some(c) => c,
+            None if full => &mut self.other,
+            None => self.counts.entry(lin).or_default(),
+        };
         c.runs += 1;
         c.insns += insns;
+    }
+
+    /// What ran from block starts beyond [`MAX_STARTS`] (zero unless the table filled up).
+    pub fn other(&self) -> Count {
+        self.other
     }
 
     /// The `n` block starts with the most instructions, most first (ties by address).
@@ -37,9 +53,9 @@ impl HotBlocks {
         v
     }
 
-    /// Instructions counted over every block.
+    /// Instructions counted over every block, those in [`HotBlocks::other`] included.
     pub fn total_insns(&self) -> u64 {
-        self.counts.values().map(|c| c.insns).sum()
+        self.counts.values().map(|c| c.insns).sum::<u64>() + self.other.insns
     }
 
     /// Distinct block starts seen.
@@ -69,5 +85,20 @@ mod tests {
         assert_eq!(top[0], (0x3000, Count { runs: 1, insns: 9 }));
         // 0x1000 and 0x2000 tie on 5 instructions: the lower address first.
         assert_eq!(top[1], (0x1000, Count { runs: 2, insns: 5 }));
+        assert_eq!(h.other(), Count::default());
+    }
+
+    #[test]
+    fn a_full_table_counts_new_starts_apart() {
+        let mut h = HotBlocks::default();
+        for a in 0..MAX_STARTS as u32 {
+            h.note(a, 1);
+        }
+        h.note(u32::MAX, 7);
+        h.note(0, 2);
+        assert_eq!(h.len(), MAX_STARTS);
+        assert_eq!(h.other(), Count { runs: 1, insns: 7 });
+        assert_eq!(h.top(1)[0], (0, Count { runs: 2, insns: 3 }));
+        assert_eq!(h.total_insns(), MAX_STARTS as u64 + 7 + 2);
     }
 }

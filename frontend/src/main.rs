@@ -245,6 +245,15 @@ fn print_hot_blocks(h: &emu_cpu::hotblocks::HotBlocks, n: usize) {
             c.runs
         );
     }
+    let other = h.other();
+    if other.runs > 0 {
+        eprintln!(
+            "emu:   (more than {} block starts: {} instructions in {} runs from the rest were not told apart)",
+            emu_cpu::hotblocks::MAX_STARTS,
+            other.insns,
+            other.runs
+        );
+    }
 }
 
 fn print_stats(m: &Machine, wall: std::time::Duration) {
