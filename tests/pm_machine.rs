@@ -275,3 +275,22 @@ fn hot_blocks_count_every_instruction_by_block() {
     assert_eq!(of(top_at), Some((99, 99)));
     assert_eq!(top[0].0, F, "the callee retired the most instructions");
 }
+
+/// A block of long instructions reaches the decoder's byte limit before its op limit: every
+/// one of them still runs (none is cut short by the end of the fetched bytes and taken for
+/// an invalid one).
+#[test]
+fn long_instructions_fill_a_block_without_running_off_its_bytes() {
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    // 60 x `mov dword [disp32], imm32` (10 bytes each): 600 bytes of straight-line code.
+    run_long_on(&mut cpu, 0, pm::KERNEL, 1000, |a| {
+        for i in 0..60u32 {
+            a.mov(dword_ptr(pm::DATA + 4 * i), 0x1000 + i)?;
+        }
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    for i in 0..60u32 {
+        assert_eq!(cpu.mem.read_u32(pm::DATA + 4 * i), 0x1000 + i, "store {i}");
+    }
+}

@@ -276,7 +276,9 @@ impl<B: Bus> Cpu<B> {
         let mut end_off = 0u16;
         while n < max_ops {
             let off = dec.position();
-            if off >= page_left as usize && n > 0 {
+            // The buffer holds the block's byte budget plus one longest instruction: an
+            // instruction must start inside the budget (and the page) to be fetched whole.
+            if (off >= page_left as usize || off >= MAX_BLOCK_BYTES as usize) && n > 0 {
                 break;
             }
             dec.decode_out(&mut ins);
