@@ -294,3 +294,161 @@ fn long_instructions_fill_a_block_without_running_off_its_bytes() {
         assert_eq!(cpu.mem.read_u32(pm::DATA + 4 * i), 0x1000 + i, "store {i}");
     }
 }
+
+/// Runs `body` at ring 3 twice, block cache on (PUSH/POP runs fused into one op) and off (one
+/// instruction per op), after `prepare`; the two must end in the same state, instruction count
+/// included. Returns the cached run.
+fn run_user_both(
+    eflags: u32,
+    prepare: impl Fn(&mut Cpu<NullBus>),
+    body: impl Fn(&mut CodeAssembler) -> Result<(), IcedError>,
+) -> Cpu<NullBus> {
+    let mut out = Vec::new();
+    for cache in [true, false] {
+        let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+        cpu.block_cache_enabled = cache;
+        load_code(&mut cpu, pm::USER, &assemble(pm::USER, &body));
+        prepare(&mut cpu);
+        // Loading the code from outside the CPU leaves its code-write flag set, which would
+        // end the first block at its first store: the runs under test would be cut there.
+        cpu.mem.code_written = false;
+        pm::enter(&mut cpu, 3, pm::USER, pm::USTACK_TOP, eflags);
+        assert_eq!(run_until_stop(&mut cpu, 1000), Exit::Halted);
+        out.push(cpu);
+    }
+    let (on, off) = (&out[0], &out[1]);
+    assert_eq!(on.r, off.r);
+    assert_eq!((on.eip, on.icount, on.cr2), (off.eip, off.icount, off.cr2));
+    let frame = |c: &Cpu<NullBus>| -> Vec<u32> {
+        (1..=6)
+            .map(|i| c.mem.read_u32(pm::KSTACK_TOP - 4 * i))
+            .collect()
+    };
+    assert_eq!(frame(on), frame(off));
+    for a in (pm::USER..pm::USER + 0x40).step_by(4) {
+        assert_eq!(on.mem.read_u32(a), off.mem.read_u32(a), "code at {a:#x}");
+    }
+    for a in (pm::DATA + 0xFE0..pm::DATA + 0x1020).step_by(4) {
+        assert_eq!(on.mem.read_u32(a), off.mem.read_u32(a), "stack at {a:#x}");
+    }
+    out.swap_remove(0)
+}
+
+/// The ring-3 EIP and ESP the exception or interrupt that stopped the program saved.
+fn user_eip_esp(cpu: &Cpu<NullBus>) -> (u32, u32) {
+    let at = |off| cpu.mem.read_u32(pm::KSTACK_TOP - off);
+    (at(20), at(8))
+}
+
+fn regs_1_to_7(a: &mut CodeAssembler) -> Result<(), IcedError> {
+    for (r, v) in [(eax, 0xA), (ecx, 0xC), (edx, 0xD), (ebx, 0xB), (ebp, 0xBB)] {
+        a.mov(r, v as u32)?;
+    }
+    a.mov(esi, 0x51u32)?;
+    a.mov(edi, 0xD1u32)
+}
+
+/// Runs of one-byte PUSH/POP r32 are fused into one op at decode; they must stay exact:
+/// across a page boundary, with a fault in the middle of a run (EIP, ESP and CR2 of the
+/// faulting push), under single-stepping (one push per #DB) and when a push rewrites the
+/// run's own later instructions.
+#[test]
+fn push_and_pop_runs_stay_exact() {
+    // Seven pushes across a page boundary, then seven pops in another order.
+    let cpu = run_user_both(
+        0x0002,
+        |_| {},
+        |a| {
+            regs_1_to_7(a)?;
+            a.mov(esp, pm::DATA + 0x1008)?;
+            for r in [eax, ecx, edx, ebx, ebp, esi, edi] {
+                a.push(r)?;
+            }
+            for r in [ebx, ecx, edx, eax, ebp, edi, esi] {
+                a.pop(r)?;
+            }
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    // EBX got EDI's D1h, ECX ESI's 51h, ... (ESP is the kernel's now: see the frame).
+    assert_eq!(&cpu.r[..4], &[0xB, 0x51, 0xBB, 0xD1]);
+    assert_eq!(&cpu.r[5..8], &[0xD, 0xA, 0xC]);
+    assert_eq!(user_eip_esp(&cpu).1, pm::DATA + 0x1008);
+
+    // The page below the stack's is unmapped: the third push faults, after two.
+    let cpu = run_user_both(
+        0x0002,
+        |c| pm::set_pte(c, pm::DATA, 0),
+        |a| {
+            regs_1_to_7(a)?;
+            a.mov(esp, pm::DATA + 0x1008)?;
+            for r in [eax, ecx, edx, ebx] {
+                a.push(r)?;
+            }
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(
+        (pm::halted_vector(&cpu), cpu.cr2),
+        (Some(14), pm::DATA + 0xFFC)
+    );
+    // Seven 5-byte MOV r32, imm32, MOV ESP, imm32, then the pushes (one byte each).
+    let third_push = pm::USER + 8 * 5 + 2;
+    assert_eq!(user_eip_esp(&cpu), (third_push, pm::DATA + 0x1000));
+
+    // A fault after a whole run, in the same block: the count includes the run's pushes.
+    let cpu = run_user_both(
+        0x0002,
+        |c| pm::set_pte(c, pm::DATA, 0),
+        |a| {
+            a.mov(esp, pm::DATA + 0x1008)?;
+            a.push(eax)?;
+            a.push(ecx)?;
+            a.mov(eax, dword_ptr(pm::DATA))?;
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), pm::DATA));
+
+    // Single-stepping: the trap comes after the first push of the run.
+    let cpu = run_user_both(
+        0x0102,
+        |_| {},
+        |a| {
+            a.push(eax)?;
+            a.push(ecx)?;
+            a.push(edx)?;
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(pm::halted_vector(&cpu), Some(1));
+    assert_eq!(user_eip_esp(&cpu), (pm::USER + 1, pm::USTACK_TOP - 4));
+
+    // The stack over the code: the second push turns the last two pushes of the run into
+    // NOPs (ECX = F0CD9090h: two NOPs, and the INT F0h that follows them as it was), which
+    // must then run as NOPs.
+    let writable = pm::USER | pm::PTE_P | pm::PTE_W | pm::PTE_U;
+    let cpu = run_user_both(
+        0x0002,
+        |c| pm::set_pte(c, pm::USER, writable),
+        |a| {
+            a.mov(eax, 0x9090_9090u32)?;
+            a.mov(ecx, 0xF0CD_9090u32)?;
+            // The run starts at USER + 15: ESP = USER + 25 puts the second push's dword at
+            // USER + 17..21, over the run's third and fourth pushes.
+            a.mov(esp, pm::USER + 25)?;
+            a.push(eax)?;
+            a.push(ecx)?;
+            a.push(edx)?;
+            a.push(ebx)?;
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    assert_eq!(
+        user_eip_esp(&cpu).1,
+        pm::USER + 17,
+        "two pushes, then two NOPs"
+    );
+}

@@ -1,6 +1,6 @@
 //! The run loop: look up or decode a block, run its ops, deliver faults and interrupts.
 
-use iced_x86::{Decoder, DecoderOptions, Instruction};
+use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Register};
 
 use crate::block::{Block, BlockCache, Span, NO_PAGE};
 use crate::decode::{build, Op};
@@ -78,6 +78,7 @@ impl<B: Bus> Cpu<B> {
         // the instruction loaded EFLAGS itself); run that instruction alone.
         let rf = self.flags.test(crate::flags::RF);
         let single = single || rf;
+        self.single_insn = single;
         let mut lin = self.cs().base.wrapping_add(self.eip);
         let mut phys = match self.code_phys(lin) {
             Ok(p) => p,
@@ -98,9 +99,11 @@ impl<B: Bus> Cpu<B> {
         self.flags_loaded = false;
         'chain: loop {
             let last = blk.start as usize + if single { 1 } else { blk.len as usize };
-            // The count is bumped for the whole block up front and corrected if it ends early:
-            // instructions that read it (I/O, RDTSC, MSRs) always end their block, so they see
-            // the exact value, and the loop saves a memory increment per instruction.
+            // The count is bumped for the whole block up front, one per op, and corrected by
+            // the ops not run if it ends early: instructions that read it (I/O, RDTSC, MSRs)
+            // always end their block, so they see the exact value, and the loop saves a memory
+            // increment per instruction. A fused run of pushes or pops adds its other
+            // instructions itself.
             let ops = &cache.ops[blk.start as usize..last];
             let entry = self.eip;
             loop {
@@ -115,7 +118,7 @@ impl<B: Bus> Cpu<B> {
                     // (SDM).
                     self.eip = entry.wrapping_add(op.next_off as u32);
                     if let Err(e) = (op.exec)(self, op) {
-                        self.icount = base + i as u64 + 1;
+                        self.icount -= (ops.len() - 1 - i) as u64;
                         self.eip = entry
                             .wrapping_add(op.next_off as u32)
                             .wrapping_sub(op.len as u32);
@@ -125,7 +128,7 @@ impl<B: Bus> Cpu<B> {
                         return self.exception(e);
                     }
                     if self.stop {
-                        self.icount = base + i as u64 + 1;
+                        self.icount -= (ops.len() - 1 - i) as u64;
                         self.note_hot(lin, base);
                         self.stop = false;
                         if self.taken {
@@ -191,6 +194,19 @@ impl<B: Bus> Cpu<B> {
             // Single-step trap after the instruction (TF was set before it ran): DR6.BS.
             self.dr[6] |= 1 << 14;
             self.exception(Exc::new(exception::DB));
+        }
+    }
+
+    /// Ends a fused run of pushes or pops after its first `done` instructions (1 or more):
+    /// the count takes the run's extra ones; a run cut short also moves EIP to the next
+    /// instruction (each is one byte) and stops the block there, so the run loop goes on at
+    /// that instruction (which faults, or runs singly, from a state exactly as if the run had
+    /// not been fused).
+    pub(crate) fn end_run(&mut self, op: &Op<B>, done: u32) {
+        self.icount += done as u64 - 1;
+        if done < op.aux as u32 {
+            self.eip = self.eip.wrapping_sub(op.len as u32).wrapping_add(done);
+            self.stop = true;
         }
     }
 
@@ -274,6 +290,8 @@ impl<B: Bus> Cpu<B> {
         let mut self_loop = false;
         let mut near_exit = false;
         let mut end_off = 0u16;
+        // Whether the last op is a plain or fused one-byte PUSH (true) or POP (false) r32.
+        let mut prev_run: Option<bool> = None;
         while n < max_ops {
             let off = dec.position();
             // The buffer holds the block's byte budget plus one longest instruction: an
@@ -326,11 +344,47 @@ impl<B: Bus> Cpu<B> {
                     || ins.is_call_near_indirect()
                     || ins.mnemonic() == iced_x86::Mnemonic::Ret);
             end_off += op.len as u16;
-            op.next_off = end_off;
-            cache.ops.push(op);
-            n += 1;
-            if ends || crosses {
-                break;
+            // One-byte PUSH r32 / POP r32 (not ESP) in a row become one op (`push_run`,
+            // `pop_run`): the first stays a plain op, the next ones join it. Not when decoding
+            // one instruction at a time (no cache), where an op must be one instruction.
+            let run = match ins.code() {
+                Code::Push_r32 => Some(true),
+                Code::Pop_r32 => Some(false),
+                _ => None,
+            }
+            .filter(|_| {
+                max_ops > 1
+                    && len == 1
+                    && !crosses
+                    && op.len == 1
+                    && ins.op0_register() != Register::ESP
+            });
+            match (run, cache.ops.last_mut()) {
+                (Some(push), Some(last)) if prev_run == Some(push) && last.aux < 8 => {
+                    if last.aux == 0 {
+                        // The plain op becomes a run of one: its register in the lowest nibble.
+                        last.exec = if push {
+                            crate::ops::stack::push_run::<B>
+                        } else {
+                            crate::ops::stack::pop_run::<B>
+                        };
+                        last.imm = last.ra as u32 & 7;
+                        last.aux = 1;
+                    }
+                    last.imm |= (op.ra as u32 & 7) << (4 * last.aux as u32);
+                    last.aux += 1;
+                    last.len += 1;
+                    last.next_off = end_off;
+                }
+                _ => {
+                    op.next_off = end_off;
+                    cache.ops.push(op);
+                    n += 1;
+                    prev_run = run;
+                    if ends || crosses {
+                        break;
+                    }
+                }
             }
         }
         cache.scratch = buf;

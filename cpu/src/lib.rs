@@ -166,6 +166,9 @@ pub struct Cpu<B: Bus> {
     /// Set by a handler when the current block must end after this instruction
     /// (interrupt shadow, mode change, I/O that may raise an interrupt).
     pub(crate) stop: bool,
+    /// The block loop runs one instruction at a time (TF, RF): a fused run of pushes or pops
+    /// runs only its first.
+    pub(crate) single_insn: bool,
     /// With `stop`: a conditional branch inside a block was taken. The block ends there, as
     /// blocks end at their last branch: chaining to the target goes on.
     pub(crate) taken: bool,
@@ -229,6 +232,7 @@ impl<B: Bus> Cpu<B> {
             halted: false,
             shutdown: false,
             stop: false,
+            single_insn: false,
             taken: false,
             int_shadow: false,
             cache: BlockCache::new(),

@@ -19,6 +19,50 @@ pub fn pop_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), 
     Ok(())
 }
 
+/// A run of one-byte PUSH r32 (ESP excluded) fused at decode into one op: `aux` pushes of
+/// the registers in `imm`'s nibbles, first in the lowest. Each push is the plain one, with
+/// every check; the run saves only the dispatches between them (function prologues push
+/// three or four registers in a row). It stays exact: a fault in the first push is the op's
+/// fault; a fault in a later one, a write to code, or single-stepping ends the run after the
+/// pushes done (see [`Cpu::end_run`]), and the run loop goes on at the next push.
+pub fn push_run<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let n = if cpu.single_insn { 1 } else { op.aux as u32 };
+    for j in 0..n {
+        let v = cpu.r[(op.imm >> (4 * j)) as usize & 7];
+        if let Err(e) = cpu.push(4, v) {
+            if j == 0 {
+                return Err(e);
+            }
+            cpu.end_run(op, j);
+            return Ok(());
+        }
+        // A store into a page holding code may have rewritten the pushes still to come.
+        if cpu.mem.code_written {
+            cpu.end_run(op, j + 1);
+            return Ok(());
+        }
+    }
+    cpu.end_run(op, n);
+    Ok(())
+}
+
+/// A run of one-byte POP r32 (ESP excluded), as [`push_run`].
+pub fn pop_run<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let n = if cpu.single_insn { 1 } else { op.aux as u32 };
+    for j in 0..n {
+        match cpu.pop(4) {
+            Ok(v) => cpu.r[(op.imm >> (4 * j)) as usize & 7] = v,
+            Err(e) if j == 0 => return Err(e),
+            Err(_) => {
+                cpu.end_run(op, j);
+                return Ok(());
+            }
+        }
+    }
+    cpu.end_run(op, n);
+    Ok(())
+}
+
 pub fn push<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.read_a(op)?;
     cpu.push(op.size, v)
