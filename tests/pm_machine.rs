@@ -4,6 +4,7 @@
 use emu_cpu::{Cpu, Exit, NullBus};
 use emu_suite::{load_code, pm, run_until_stop};
 use iced_x86::code_asm::*;
+use proptest::prelude::*;
 
 /// `body` assembled as 32-bit code at `at`.
 fn assemble(at: u32, body: impl FnOnce(&mut CodeAssembler) -> Result<(), IcedError>) -> Vec<u8> {
@@ -451,4 +452,68 @@ fn push_and_pop_runs_stay_exact() {
         pm::USER + 17,
         "two pushes, then two NOPs"
     );
+}
+
+/// One instruction of [`random_push_pop_runs_match_unfused`]'s programs.
+#[derive(Clone, Copy, Debug)]
+enum StackOp {
+    Push(u8),
+    Pop(u8),
+    /// Breaks a run.
+    Nop,
+}
+
+/// Register numbers a one-byte PUSH/POP run may name.
+const NOT_ESP: &[u8] = &[0, 1, 2, 3, 5, 6, 7];
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: emu_suite::proptest_cases(300),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Random runs of PUSH/POP r32 around a page boundary, a page possibly unmapped, sometimes
+    /// single-stepped: fused (cache on) and unfused (cache off) end alike. (Pushes over code
+    /// are `push_and_pop_runs_stay_exact`'s.)
+    #[test]
+    fn random_push_pop_runs_match_unfused(
+        ops in prop::collection::vec(
+            prop_oneof![
+                4 => prop::sample::select(NOT_ESP).prop_map(StackOp::Push),
+                4 => prop::sample::select(NOT_ESP).prop_map(StackOp::Pop),
+                1 => Just(StackOp::Nop),
+            ],
+            1..24,
+        ),
+        slot in -8i32..8,
+        unmapped in 0u32..3,
+        tf in any::<bool>(),
+    ) {
+        let regs = [eax, ecx, edx, ebx, esp, ebp, esi, edi];
+        // Single-stepped, the run must come first (the trap stops the program after one
+        // instruction), on the stack `enter` gives; otherwise registers and ESP are set first.
+        let top = if tf { pm::USTACK_TOP } else { pm::DATA + 0x1000 };
+        let esp_at = (top as i32 + 4 * slot) as u32;
+        let unmap = move |c: &mut Cpu<NullBus>| {
+            if unmapped > 0 {
+                pm::set_pte(c, top - 0x1000 + 0x1000 * (unmapped - 1), 0);
+            }
+        };
+        let cpu = run_user_both(if tf { 0x0102 } else { 0x0002 }, unmap, |a| {
+            if !tf {
+                regs_1_to_7(a)?;
+                a.mov(esp, esp_at)?;
+            }
+            for op in &ops {
+                match *op {
+                    StackOp::Push(r) => a.push(regs[r as usize])?,
+                    StackOp::Pop(r) => a.pop(regs[r as usize])?,
+                    StackOp::Nop => a.nop()?,
+                }
+            }
+            a.int(pm::EXIT_VECTOR as u32)
+        });
+        prop_assert!(pm::halted_vector(&cpu).is_some());
+    }
 }
