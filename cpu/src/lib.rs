@@ -150,6 +150,8 @@ pub struct Cpu<B: Bus> {
     pub tlb: emu_mmu::Tlb,
     /// SYSENTER_CS/ESP/EIP MSRs.
     pub sysenter: [u32; 3],
+    /// IA32_SPEC_CTRL (IBRS): kept only to read back.
+    pub spec_ctrl: u8,
     /// Privilege level of the code segment (protected mode).
     pub(crate) cpl: u8,
     /// Added to guest time to form the TSC (WRMSR to the TSC sets it).
@@ -223,6 +225,7 @@ impl<B: Bus> Cpu<B> {
             pmode: Default::default(),
             tlb: Default::default(),
             sysenter: [0; 3],
+            spec_ctrl: 0,
             cpl: 0,
             tsc_offset: 0,
             clock: GuestClock::default(),
@@ -285,6 +288,7 @@ impl<B: Bus> Cpu<B> {
         self.pmode = Default::default();
         self.flush_tlb(false);
         self.sysenter = [0; 3];
+        self.spec_ctrl = 0;
         self.ldtr = Seg::null(0);
         self.ldtr.limit = 0xFFFF;
         self.tr = Seg::null(0);
