@@ -517,3 +517,56 @@ proptest! {
         prop_assert!(pm::halted_vector(&cpu).is_some());
     }
 }
+
+/// FNSAVE and FRSTOR move their 108-byte image a dword at a time where it fits in a page:
+/// an image straddling a page end at an offset that is not a multiple of four reads and
+/// writes the same bytes as an aligned one, and a restore from an image whose second page is
+/// unmapped faults at that page's first byte with the FPU state unchanged.
+#[test]
+fn fpu_images_across_a_page_end() {
+    const A: u32 = pm::DATA + 0x200;
+    const S: u32 = pm::DATA + 0x1000 - 50;
+    const B: u32 = pm::DATA + 0x400;
+    let mut cpu = pm::paged_cpu(4 << 20, NullBus);
+    run_on(&mut cpu, 0, pm::KERNEL, |a| {
+        a.fninit()?;
+        a.fld1()?;
+        a.fldpi()?;
+        a.fldl2e()?;
+        a.fnsave(ptr(A))?;
+        a.frstor(ptr(A))?;
+        a.fnsave(ptr(S))?;
+        a.frstor(ptr(S))?;
+        a.fnsave(ptr(B))?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    let image = |cpu: &Cpu<NullBus>, at: u32| {
+        let mut b = [0u8; 108];
+        cpu.mem.read_bytes(at, &mut b);
+        b
+    };
+    let want = image(&cpu, A);
+    // Physical registers 5-7 valid (tag 00), 0-4 empty (11): the image holds the stack.
+    assert_eq!(u16::from_le_bytes([want[8], want[9]]), 0x03FF);
+    assert_eq!(image(&cpu, S), want, "image written across the page end");
+    assert_eq!(image(&cpu, B), want, "image read back across the page end");
+
+    pm::set_pte(&mut cpu, S + 50, 0);
+    run_on(&mut cpu, 0, pm::KERNEL, |a| {
+        a.fninit()?;
+        a.fldz()?;
+        a.frstor(ptr(S))?;
+        a.int(pm::EXIT_VECTOR as u32)
+    });
+    assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), S + 50));
+    assert!(
+        cpu.fpu.st(0).is_zero(),
+        "FRSTOR changed ST(0) before it faulted"
+    );
+    assert_eq!(
+        cpu.fpu.fstsw() >> 11 & 7,
+        7,
+        "FRSTOR changed TOP before it faulted"
+    );
+}

@@ -41,16 +41,39 @@ impl<B: Bus> Cpu<B> {
         Ok(lin)
     }
 
+    /// Reads `out.len()` bytes from `lin` on: a dword at a time where four bytes are left
+    /// and fit in the page, a byte otherwise. Each access starts at the first byte not yet
+    /// read, so a fault reports the same address as byte-by-byte reads would. FNSAVE and
+    /// FRSTOR move 108 bytes at every guest context switch (27 accesses instead of 108).
     fn read_bytes_at(&mut self, lin: u32, out: &mut [u8]) -> Result<(), Exc> {
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = self.lin_read(lin.wrapping_add(i as u32), 1)? as u8;
+        let mut i = 0;
+        while i < out.len() {
+            let a = lin.wrapping_add(i as u32);
+            if out.len() - i >= 4 && a & 0xFFF <= 0xFFC {
+                let v = self.lin_read(a, 4)?;
+                out[i..i + 4].copy_from_slice(&v.to_le_bytes());
+                i += 4;
+            } else {
+                out[i] = self.lin_read(a, 1)? as u8;
+                i += 1;
+            }
         }
         Ok(())
     }
 
+    /// Writes `data` from `lin` on, split as [`Cpu::read_bytes_at`] splits reads.
     fn write_bytes_at(&mut self, lin: u32, data: &[u8]) -> Result<(), Exc> {
-        for (i, &b) in data.iter().enumerate() {
-            self.lin_write(lin.wrapping_add(i as u32), 1, b as u32)?;
+        let mut i = 0;
+        while i < data.len() {
+            let a = lin.wrapping_add(i as u32);
+            if data.len() - i >= 4 && a & 0xFFF <= 0xFFC {
+                let v = u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+                self.lin_write(a, 4, v)?;
+                i += 4;
+            } else {
+                self.lin_write(a, 1, data[i] as u32)?;
+                i += 1;
+            }
         }
         Ok(())
     }
