@@ -80,11 +80,17 @@ impl<B: Bus> Cpu<B> {
 
     /// A 64-bit store whose pages were already checked: two dword writes, or bytes when it
     /// straddles a page.
+    #[inline(always)]
     fn write_u64_at(&mut self, lin: u32, v: u64) -> Result<(), Exc> {
         if self.mem.host_write64(lin, self.cpl, v) {
             self.count_host_hit();
             return Ok(());
         }
+        self.write_u64_slow(lin, v)
+    }
+
+    #[inline(never)]
+    fn write_u64_slow(&mut self, lin: u32, v: u64) -> Result<(), Exc> {
         if lin & 0xFFF <= 0xFF8 {
             self.lin_write(lin, 4, v as u32)?;
             self.lin_write(lin.wrapping_add(4), 4, (v >> 32) as u32)
@@ -144,8 +150,11 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ha
         (5, 2 | 3, false) => fst_sti,
         (0, 0 | 1 | 4..=7, true) => arith_mem_for::<B, false>(reg),
         (4, 0 | 1 | 4..=7, true) => arith_mem_for::<B, true>(reg),
-        (1 | 5, 0, true) => fld_mem_real,
-        (1 | 5, 2 | 3, true) => fst_mem_real,
+        (1, 0, true) => fld_mem::<B, false>,
+        (5, 0, true) => fld_mem::<B, true>,
+        (5, 2, true) => fst_m64::<B, false>,
+        (5, 3, true) => fst_m64::<B, true>,
+        (1, 2 | 3, true) => fst_mem_real,
         _ => return None,
     })
 }
@@ -389,11 +398,15 @@ fn arith_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-/// D9 /0, DD /0: FLD m32/m64 real.
-fn fld_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+/// D9 /0, DD /0 (`DBL`): FLD m32/m64 real, the size fixed at decode.
+fn fld_mem<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     let ea = cpu.ea(op);
-    let src = read_real(cpu, op, ea)?;
+    let src = if DBL {
+        Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?)
+    } else {
+        Src::F32(cpu.read_mem(op.seg, ea, 4)?)
+    };
     record_mem(cpu, op, ea);
     cpu.fpu.fld(src);
     Ok(())
@@ -423,6 +436,24 @@ fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
         }
     }
     Ok(())
+}
+
+/// DD /2, DD /3: FST/FSTP m64 real. Under the default control word, with ST(0) a normal
+/// number that stays one in double precision and the destination mapped in the host TLB
+/// for writing, the whole store runs here: one segment check and no out-of-line probe.
+/// Otherwise [`fst_mem_real`] does it (nothing changed yet but the same record).
+fn fst_m64<B: Bus, const POP: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    if fast_ready(cpu) {
+        let ea = cpu.ea(op);
+        let lin = cpu.lin_w(op.seg, ea, 8)?;
+        if cpu.mem.host_writable(lin, cpu.cpl, 8) {
+            record_mem(cpu, op, ea);
+            if let Some(v) = cpu.fpu.fst_f64_fast_default(POP) {
+                return cpu.write_u64_at(lin, v);
+            }
+        }
+    }
+    fst_mem_real(cpu, op)
 }
 
 fn record_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) {
@@ -789,8 +820,9 @@ mod tests {
     }
 
     /// The specialised entry points behave exactly like the general escape decoder, for every
-    /// register form they take and the memory forms, over random FPU states (normal, zero,
-    /// infinite, NaN, denormal operands; empty registers; random control words).
+    /// register form they take and the memory forms (with the page in the host TLB and not),
+    /// over random FPU states (normal, zero, infinite, NaN, denormal operands; empty
+    /// registers; random control words).
     #[test]
     fn specialised_handlers_match_esc() {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -808,8 +840,13 @@ mod tests {
                 let mut dec = Decoder::new(16, &bytes, DecoderOptions::NONE);
                 let ins = dec.decode();
                 let op = crate::decode::build::<NullBus>(&ins, &bytes, false);
-                for _ in 0..100 {
+                for i in 0..100 {
                     let mut a = cpu();
+                    if i % 2 == 0 {
+                        // The page is in the host TLB, as it is after a first access: the
+                        // handlers' inline fast paths run.
+                        a.mem.host_fill(0x1000, a.cpl, 0x1000, true, false);
+                    }
                     for p in 0..8 {
                         a.fpu.set_reg(p, rng.f80());
                     }
