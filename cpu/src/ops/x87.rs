@@ -89,6 +89,7 @@ impl<B: Bus> Cpu<B> {
         self.write_u64_slow(lin, v)
     }
 
+    /// [`Cpu::write_u64_at`] when the host TLB does not map the destination.
     #[inline(never)]
     fn write_u64_slow(&mut self, lin: u32, v: u64) -> Result<(), Exc> {
         if lin & 0xFFF <= 0xFF8 {
@@ -346,9 +347,24 @@ fn fst_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 #[inline(always)]
 fn read_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Result<Src, Exc> {
     if op.aux & 4 == 0 {
-        return Ok(Src::F32(cpu.read_mem(op.seg, ea, 4)?));
+        read_real_as::<B, false>(cpu, op, ea)
+    } else {
+        read_real_as::<B, true>(cpu, op, ea)
     }
-    Ok(Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?))
+}
+
+/// Reads a 32-bit or (`DBL`) 64-bit real operand, the size fixed at decode.
+#[inline(always)]
+fn read_real_as<B: Bus, const DBL: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+    ea: u32,
+) -> Result<Src, Exc> {
+    Ok(if DBL {
+        Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?)
+    } else {
+        Src::F32(cpu.read_mem(op.seg, ea, 4)?)
+    })
 }
 
 /// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
@@ -372,11 +388,7 @@ fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
 ) -> Result<(), Exc> {
     if fast_ready(cpu) {
         let ea = cpu.ea(op);
-        let src = if DBL {
-            Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?)
-        } else {
-            Src::F32(cpu.read_mem(op.seg, ea, 4)?)
-        };
+        let src = read_real_as::<B, DBL>(cpu, op, ea)?;
         record_mem(cpu, op, ea);
         let (f, _, _) = arith_operands::<REG, false>(0);
         if cpu.fpu.farith_mem_fast_default(f, src) {
@@ -402,11 +414,7 @@ fn arith_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 fn fld_mem<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     enter(cpu)?;
     let ea = cpu.ea(op);
-    let src = if DBL {
-        Src::F64(cpu.read_mem64(op.seg, ea, op.amask())?)
-    } else {
-        Src::F32(cpu.read_mem(op.seg, ea, 4)?)
-    };
+    let src = read_real_as::<B, DBL>(cpu, op, ea)?;
     record_mem(cpu, op, ea);
     cpu.fpu.fld(src);
     Ok(())
