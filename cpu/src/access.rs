@@ -112,6 +112,16 @@ impl<B: Bus> Cpu<B> {
         Ok(s.base.wrapping_add(off))
     }
 
+    /// [`Cpu::seg_check`] without the fault: the linear address, or None.
+    #[inline(always)]
+    fn seg_ok(&self, seg: u8, off: u32, size: u32, need: u8) -> Option<u32> {
+        let s = self.seg.get(seg as usize)?;
+        if s.rw & need == 0 || off < s.lo || (off as u64 + size as u64 - 1) > s.hi as u64 {
+            return None;
+        }
+        Some(s.base.wrapping_add(off))
+    }
+
     #[cold]
     #[inline(never)]
     fn limit_fault(&self, seg: u8) -> Exc {
@@ -177,18 +187,68 @@ impl<B: Bus> Cpu<B> {
     /// fills it.
     #[inline(always)]
     pub fn lin_read(&mut self, lin: u32, size: u8) -> Result<u32, Exc> {
+        match self.host_read_hit(lin, size) {
+            Some(v) => Ok(v),
+            None => self.lin_read_fill(lin, size),
+        }
+    }
+
+    /// The fast path of a data read at the current privilege: the segment check passes and
+    /// the host TLB maps the bytes. None, with nothing changed, sends the caller to the full
+    /// path ([`Cpu::read_mem`]), which repeats the checks and faults or fills.
+    #[inline(always)]
+    pub fn read_fast(&mut self, seg: u8, off: u32, size: u8) -> Option<u32> {
+        let lin = self.seg_ok(seg, off, size as u32, SEG_READ)?;
+        self.host_read_hit(lin, size)
+    }
+
+    /// [`Cpu::read_mem64`]'s fast path: the 8 bytes inside the segment, the address size
+    /// and one host TLB page.
+    #[inline(always)]
+    pub fn read_fast64(&mut self, seg: u8, off: u32, amask: u32) -> Option<u64> {
+        if off > amask - 7 {
+            return None;
+        }
+        let lin = self.seg_ok(seg, off, 8, SEG_READ)?;
+        let v = self.mem.host_read64(lin, self.cpl)?;
+        self.count_host_hit();
+        Some(v)
+    }
+
+    /// Like [`Cpu::read_fast`] for a write: false, with nothing changed, sends the caller to
+    /// [`Cpu::write_mem`]. The host TLB never maps decoded code, so a hit needs no check.
+    #[inline(always)]
+    pub fn write_fast(&mut self, seg: u8, off: u32, size: u8, v: u32) -> bool {
+        match self.seg_ok(seg, off, size as u32, SEG_WRITE) {
+            Some(lin) => self.host_write_hit(lin, size, v),
+            None => false,
+        }
+    }
+
+    /// A write through the host TLB, counted for `--stats`; false on a miss.
+    #[inline(always)]
+    fn host_write_hit(&mut self, lin: u32, size: u8, v: u32) -> bool {
         let hit = match size {
+            1 => self.mem.host_write::<1>(lin, self.cpl, v),
+            2 => self.mem.host_write::<2>(lin, self.cpl, v),
+            _ => self.mem.host_write::<4>(lin, self.cpl, v),
+        };
+        if hit {
+            self.count_host_hit();
+        }
+        hit
+    }
+
+    /// A read through the host TLB, counted for `--stats`; None on a miss.
+    #[inline(always)]
+    fn host_read_hit(&mut self, lin: u32, size: u8) -> Option<u32> {
+        let v = match size {
             1 => self.mem.host_read::<1>(lin, self.cpl),
             2 => self.mem.host_read::<2>(lin, self.cpl),
             _ => self.mem.host_read::<4>(lin, self.cpl),
-        };
-        match hit {
-            Some(v) => {
-                self.count_host_hit();
-                Ok(v)
-            }
-            None => self.lin_read_fill(lin, size),
-        }
+        }?;
+        self.count_host_hit();
+        Some(v)
     }
 
     /// `--stats` counts a host TLB hit with paging on as a TLB hit.
@@ -286,13 +346,7 @@ impl<B: Bus> Cpu<B> {
     /// store needs no code check), else the full path, which then fills it.
     #[inline(always)]
     pub fn lin_write(&mut self, lin: u32, size: u8, v: u32) -> Result<(), Exc> {
-        let hit = match size {
-            1 => self.mem.host_write::<1>(lin, self.cpl, v),
-            2 => self.mem.host_write::<2>(lin, self.cpl, v),
-            _ => self.mem.host_write::<4>(lin, self.cpl, v),
-        };
-        if hit {
-            self.count_host_hit();
+        if self.host_write_hit(lin, size, v) {
             return Ok(());
         }
         self.lin_write_fill(lin, size, v)
@@ -580,6 +634,34 @@ impl<B: Bus> Cpu<B> {
         self.write_mem(SegReg::Ss as u8, sp, size, v)?;
         self.r[Reg::Esp as usize] = sp;
         Ok(())
+    }
+
+    /// The fast path of [`Cpu::push`] on a 32-bit stack (see [`Cpu::write_fast`]): false,
+    /// with nothing changed, sends the caller to the full path.
+    #[inline(always)]
+    pub fn push_fast(&mut self, size: u8, v: u32) -> bool {
+        if !self.stack32() {
+            return false;
+        }
+        let sp = self.r[Reg::Esp as usize].wrapping_sub(size as u32);
+        if !self.write_fast(SegReg::Ss as u8, sp, size, v) {
+            return false;
+        }
+        self.r[Reg::Esp as usize] = sp;
+        true
+    }
+
+    /// The fast path of [`Cpu::pop`] on a 32-bit stack; None, with nothing changed, sends
+    /// the caller to the full path.
+    #[inline(always)]
+    pub fn pop_fast(&mut self, size: u8) -> Option<u32> {
+        if !self.stack32() {
+            return None;
+        }
+        let sp = self.r[Reg::Esp as usize];
+        let v = self.read_fast(SegReg::Ss as u8, sp, size)?;
+        self.r[Reg::Esp as usize] = sp.wrapping_add(size as u32);
+        Some(v)
     }
 
     #[inline(never)]

@@ -1,5 +1,6 @@
 //! Decode once: an iced-x86 instruction becomes a compact [`Op`] whose handler is chosen here,
-//! so executing a cached instruction is one indirect call with its operands pre-digested.
+//! so executing a cached instruction is one indirect jump (from the op before it, see
+//! [`thread`]) with its operands pre-digested.
 
 use iced_x86::{ConditionCode, Instruction, Mnemonic as M, OpKind, Register};
 
@@ -8,7 +9,106 @@ use crate::ops::{alu, bcd, bits, control, data, muldiv, shift, stack, string, sy
 use crate::regs::NO_REG;
 use crate::{Bus, Cpu};
 
+/// What an instruction does: the operation itself, run on one op.
 pub type Handler<B> = fn(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>;
+
+/// What an op runs: its [`Handler`] (inlined where small), then the next op of the block
+/// with a jump in tail position (see [`thread`]). `ops` is the block (or the part of it that
+/// runs) and `i` this op's index in it.
+pub type Exec<B> = fn(&mut Cpu<B>, &[Op<B>], usize) -> Result<(), Exc>;
+
+/// The [`Exec`] entry point of a handler named by path: threaded dispatch, where each op
+/// jumps to the next op's entry point itself, so every handler has its own indirect jump
+/// (predicted for what usually follows it) and no call returns to a central loop in between.
+macro_rules! threaded {
+    ($h:expr) => {
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
+            $crate::decode::thread(cpu, ops, i, $h)
+        }) as $crate::decode::Exec<B>
+    };
+}
+pub(crate) use threaded;
+
+/// Like [`threaded!`] for a handler `$h` with a fast path `$fast` that either does the
+/// whole instruction without calling out (returns true) or declines with nothing changed.
+/// Both ways end in a jump (to the next op, or to `$h`'s own entry point, which runs the
+/// instruction in full), so the fast path keeps nothing live across a call and saves no
+/// registers.
+macro_rules! threaded_fast {
+    ($fast:expr, $h:expr) => {
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
+            $crate::decode::thread_fast(cpu, ops, i, $fast, $h)
+        }) as $crate::decode::Exec<B>
+    };
+}
+pub(crate) use threaded_fast;
+
+/// See [`threaded_fast!`]. A fast path only touches registers and host-TLB-mapped data (no
+/// code), so it neither faults nor stops the block.
+#[inline(always)]
+pub fn thread_fast<
+    B: Bus,
+    F: FnOnce(&mut Cpu<B>, &Op<B>) -> bool,
+    H: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>,
+>(
+    cpu: &mut Cpu<B>,
+    ops: &[Op<B>],
+    i: usize,
+    fast: F,
+    h: H,
+) -> Result<(), Exc> {
+    if !fast(cpu, &ops[i]) {
+        return thread_slow(cpu, ops, i, h);
+    }
+    match ops.get(i + 1) {
+        Some(next) => {
+            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
+            (next.exec)(cpu, ops, i + 1)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The full path of a [`threaded_fast!`] op, kept out of line: inlined, its calls would make
+/// the fast path save and restore registers too.
+#[inline(never)]
+pub fn thread_slow<B: Bus, H: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
+    cpu: &mut Cpu<B>,
+    ops: &[Op<B>],
+    i: usize,
+    h: H,
+) -> Result<(), Exc> {
+    thread(cpu, ops, i, h)
+}
+
+/// Runs op `i` of `ops` with `h`, then hands over to op `i + 1`. A fault or a stop (taken
+/// branch, write to code, state the run loop must see) returns with the op's index in
+/// `Cpu::op_at`; the end of `ops` returns too. EIP is set before each op from the block's
+/// entry EIP and the op's end offset, as the block loop did. Depth without the tail call
+/// (debug builds) is bounded by the block's length.
+#[inline(always)]
+pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
+    cpu: &mut Cpu<B>,
+    ops: &[Op<B>],
+    i: usize,
+    h: F,
+) -> Result<(), Exc> {
+    if let Err(e) = h(cpu, &ops[i]) {
+        cpu.op_at = i;
+        return Err(e);
+    }
+    if cpu.stop {
+        cpu.op_at = i;
+        return Ok(());
+    }
+    match ops.get(i + 1) {
+        Some(next) => {
+            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
+            (next.exec)(cpu, ops, i + 1)
+        }
+        None => Ok(()),
+    }
+}
 
 /// What an operand is. Registers are numbered in encoding order within their size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +127,7 @@ pub enum Kind {
 
 /// One decoded instruction.
 pub struct Op<B: Bus> {
-    pub exec: Handler<B>,
+    pub exec: Exec<B>,
     /// Memory displacement; without a memory operand, the far selector of a direct far
     /// JMP/CALL, ENTER's nesting level or a fetch fault's error code.
     pub disp: u32,
@@ -75,7 +175,7 @@ impl<B: Bus> Op<B> {
         u32::MAX >> self.ashift
     }
 
-    fn empty(exec: Handler<B>) -> Self {
+    fn empty(exec: Exec<B>) -> Self {
         Op {
             exec,
             disp: 0,
@@ -98,11 +198,16 @@ impl<B: Bus> Op<B> {
         }
     }
 
+    /// Runs this op alone (tests, and the specialised-handler checks).
+    pub fn run(&self, cpu: &mut Cpu<B>) -> Result<(), Exc> {
+        (self.exec)(cpu, std::slice::from_ref(self), 0)
+    }
+
     /// A one-byte pseudo-op that raises `#UD` (undecodable bytes).
     pub fn invalid(len: u8) -> Self {
         Op {
             len: len.max(1),
-            ..Op::empty(data::ud)
+            ..Op::empty(threaded!(data::ud))
         }
     }
 
@@ -110,7 +215,7 @@ impl<B: Bus> Op<B> {
     pub fn fault_gp(len: u8) -> Self {
         Op {
             len: len.max(1),
-            ..Op::empty(data::gp_fault)
+            ..Op::empty(threaded!(data::gp_fault))
         }
     }
 
@@ -121,7 +226,7 @@ impl<B: Bus> Op<B> {
             imm: e.vector() as u32,
             disp: e.code().unwrap_or(0),
             aux: e.code().is_some() as u8,
-            ..Op::empty(data::fetch_fault)
+            ..Op::empty(threaded!(data::fetch_fault))
         }
     }
 }
@@ -266,7 +371,7 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
         return Op::invalid(len);
     }
     let px = scan_prefixes(bytes);
-    let mut op = Op::empty(data::ud);
+    let mut op = Op::empty(threaded!(data::ud));
     op.len = len;
     op.osize = if code32 ^ px.opsize { 4 } else { 2 };
     let a32 = code32 ^ px.addrsize;
@@ -375,7 +480,7 @@ pub fn build<B: Bus>(ins: &Instruction, bytes: &[u8], code32: bool) -> Op<B> {
     }
 
     if ins.has_lock_prefix() && !(has_mem && lock_allowed(ins)) {
-        op.exec = data::ud;
+        op.exec = threaded!(data::ud);
         return op;
     }
     op.exec = select::<B>(ins, &mut op);
@@ -444,7 +549,7 @@ fn cond(c: ConditionCode) -> Option<u8> {
 }
 
 /// The handler for an instruction; anything a 686 does not run (or not yet) raises #UD.
-fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
+fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> crate::decode::Exec<B> {
     let mem_a = op.a == Kind::Mem;
     match ins.mnemonic() {
         M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
@@ -474,24 +579,24 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
         M::Shl | M::Sal => shift::select(4, op),
         M::Shr => shift::select(5, op),
         M::Sar => shift::select(6, op),
-        M::Shld => shift::shld,
-        M::Shrd => shift::shrd,
+        M::Shld => threaded!(shift::shld),
+        M::Shrd => threaded!(shift::shrd),
 
-        M::Daa => bcd::daa,
-        M::Das => bcd::das,
-        M::Aaa => bcd::aaa,
-        M::Aas => bcd::aas,
-        M::Aam => bcd::aam,
-        M::Aad => bcd::aad,
+        M::Daa => threaded!(bcd::daa),
+        M::Das => threaded!(bcd::das),
+        M::Aaa => threaded!(bcd::aaa),
+        M::Aas => threaded!(bcd::aas),
+        M::Aam => threaded!(bcd::aam),
+        M::Aad => threaded!(bcd::aad),
 
-        M::Bt => bits::bt,
-        M::Bts => bits::bts,
-        M::Btr => bits::btr,
-        M::Btc => bits::btc,
+        M::Bt => threaded!(bits::bt),
+        M::Bts => threaded!(bits::bts),
+        M::Btr => threaded!(bits::btr),
+        M::Btc => threaded!(bits::btc),
         // Without BMI/ABM the F3 prefix of TZCNT/LZCNT is ignored: they run as BSF/BSR.
-        M::Bsf | M::Tzcnt => bits::bsf,
-        M::Bsr | M::Lzcnt => bits::bsr,
-        M::Bswap => bits::bswap,
+        M::Bsf | M::Tzcnt => threaded!(bits::bsf),
+        M::Bsr | M::Lzcnt => threaded!(bits::bsr),
+        M::Bswap => threaded!(bits::bswap),
         M::Seto
         | M::Setno
         | M::Setb
@@ -526,41 +631,51 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
         | M::Cmovg => bits::select_cc(true, op),
 
         M::Mov => match (op.a, op.b) {
-            (Kind::Cr, Kind::Reg) => system::mov_to_cr,
-            (Kind::Reg, Kind::Cr) => system::mov_from_cr,
-            (Kind::Dr, Kind::Reg) => system::mov_to_dr,
-            (Kind::Reg, Kind::Dr) => system::mov_from_dr,
-            (Kind::Seg, _) => data::mov_to_seg,
-            (_, Kind::Seg) => data::mov_from_seg,
+            (Kind::Cr, Kind::Reg) => threaded!(system::mov_to_cr),
+            (Kind::Reg, Kind::Cr) => threaded!(system::mov_from_cr),
+            (Kind::Dr, Kind::Reg) => threaded!(system::mov_to_dr),
+            (Kind::Reg, Kind::Dr) => threaded!(system::mov_from_dr),
+            (Kind::Seg, _) => threaded!(data::mov_to_seg),
+            (_, Kind::Seg) => threaded!(data::mov_from_seg),
             (Kind::Reg | Kind::Mem, Kind::Reg | Kind::Mem | Kind::Imm) => data::select_mov(op),
-            _ => data::ud,
+            _ => threaded!(data::ud),
         },
         M::Movzx => data::select_movx(false, op),
         M::Movsx => data::select_movx(true, op),
         M::Lea if !mem_a && op.b == Kind::Mem => data::select_lea(op),
-        M::Xchg => data::xchg,
-        M::Xadd => data::xadd,
-        M::Cmpxchg => data::cmpxchg,
-        M::Cmpxchg8b if mem_a => data::cmpxchg8b,
-        M::Cbw => data::cbw,
-        M::Cwde => data::cwde,
-        M::Cwd => data::cwd,
-        M::Cdq => data::cdq,
-        M::Lahf => data::lahf,
-        M::Sahf => data::sahf,
-        M::Xlatb => data::xlat,
-        M::Les if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Es as u8 }>,
-        M::Lds if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Ds as u8 }>,
-        M::Lss if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Ss as u8 }>,
-        M::Lfs if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Fs as u8 }>,
-        M::Lgs if op.b == Kind::Mem => data::load_far_ptr::<B, { crate::SegReg::Gs as u8 }>,
-        M::Clc => data::clc,
-        M::Stc => data::stc,
-        M::Cmc => data::cmc,
-        M::Cld => data::cld,
-        M::Std => data::std,
-        M::Cli => data::cli,
-        M::Sti => data::sti,
+        M::Xchg => threaded!(data::xchg),
+        M::Xadd => threaded!(data::xadd),
+        M::Cmpxchg => threaded!(data::cmpxchg),
+        M::Cmpxchg8b if mem_a => threaded!(data::cmpxchg8b),
+        M::Cbw => threaded!(data::cbw),
+        M::Cwde => threaded!(data::cwde),
+        M::Cwd => threaded!(data::cwd),
+        M::Cdq => threaded!(data::cdq),
+        M::Lahf => threaded!(data::lahf),
+        M::Sahf => threaded!(data::sahf),
+        M::Xlatb => threaded!(data::xlat),
+        M::Les if op.b == Kind::Mem => {
+            threaded!(data::load_far_ptr::<B, { crate::SegReg::Es as u8 }>)
+        }
+        M::Lds if op.b == Kind::Mem => {
+            threaded!(data::load_far_ptr::<B, { crate::SegReg::Ds as u8 }>)
+        }
+        M::Lss if op.b == Kind::Mem => {
+            threaded!(data::load_far_ptr::<B, { crate::SegReg::Ss as u8 }>)
+        }
+        M::Lfs if op.b == Kind::Mem => {
+            threaded!(data::load_far_ptr::<B, { crate::SegReg::Fs as u8 }>)
+        }
+        M::Lgs if op.b == Kind::Mem => {
+            threaded!(data::load_far_ptr::<B, { crate::SegReg::Gs as u8 }>)
+        }
+        M::Clc => threaded!(data::clc),
+        M::Stc => threaded!(data::stc),
+        M::Cmc => threaded!(data::cmc),
+        M::Cld => threaded!(data::cld),
+        M::Std => threaded!(data::std),
+        M::Cli => threaded!(data::cli),
+        M::Sti => threaded!(data::sti),
         // The hint-NOP space (0F 18-0F 1F) of a P6 without SSE or CET: ENDBR32 and RDSSP on
         // CPUs without CET, and the prefetch hints, execute as NOPs without touching memory.
         M::Nop
@@ -572,47 +687,47 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
         | M::Prefetchnta
         | M::Prefetcht0
         | M::Prefetcht1
-        | M::Prefetcht2 => data::nop,
-        M::Salc => data::salc,
-        M::Bound if op.b == Kind::Mem => data::bound,
-        M::Wait => x87::wait,
-        M::Cpuid => data::cpuid,
-        M::Rdtsc => data::rdtsc,
+        | M::Prefetcht2 => threaded!(data::nop),
+        M::Salc => threaded!(data::salc),
+        M::Bound if op.b == Kind::Mem => threaded!(data::bound),
+        M::Wait => threaded!(x87::wait),
+        M::Cpuid => threaded!(data::cpuid),
+        M::Rdtsc => threaded!(data::rdtsc),
 
         M::Push => match (op.a, op.size) {
-            (Kind::Seg, _) => stack::push_seg,
-            (Kind::Reg, 4) => stack::push_reg::<B, 4>,
-            (Kind::Reg, 2) => stack::push_reg::<B, 2>,
-            _ => stack::push,
+            (Kind::Seg, _) => threaded!(stack::push_seg),
+            (Kind::Reg, 4) => stack::push_reg_for::<B, 4>(),
+            (Kind::Reg, 2) => stack::push_reg_for::<B, 2>(),
+            _ => threaded!(stack::push),
         },
         M::Pop => match (op.a, op.size) {
-            (Kind::Seg, _) if op.ra != 1 => stack::pop_seg,
-            (Kind::Reg, 4) => stack::pop_reg::<B, 4>,
-            (Kind::Reg, 2) => stack::pop_reg::<B, 2>,
-            (Kind::Reg | Kind::Mem, _) => stack::pop,
-            _ => data::ud,
+            (Kind::Seg, _) if op.ra != 1 => threaded!(stack::pop_seg),
+            (Kind::Reg, 4) => stack::pop_reg_for::<B, 4>(),
+            (Kind::Reg, 2) => stack::pop_reg_for::<B, 2>(),
+            (Kind::Reg | Kind::Mem, _) => threaded!(stack::pop),
+            _ => threaded!(data::ud),
         },
-        M::Pusha | M::Pushad => stack::pusha,
-        M::Popa | M::Popad => stack::popa,
-        M::Pushf | M::Pushfd => stack::pushf,
-        M::Popf | M::Popfd => stack::popf,
-        M::Enter => stack::enter,
-        M::Leave => stack::leave,
+        M::Pusha | M::Pushad => threaded!(stack::pusha),
+        M::Popa | M::Popad => threaded!(stack::popa),
+        M::Pushf | M::Pushfd => threaded!(stack::pushf),
+        M::Popf | M::Popfd => threaded!(stack::popf),
+        M::Enter => threaded!(stack::enter),
+        M::Leave => threaded!(stack::leave),
 
         M::Jmp => match op.a {
-            Kind::Imm if is_far(ins) => control::jmp_far,
+            Kind::Imm if is_far(ins) => threaded!(control::jmp_far),
             Kind::Imm => control::select_jmp_rel(op.osize),
-            Kind::Mem if is_far_mem(ins) => control::jmp_far_mem,
-            _ => control::jmp_near_rm,
+            Kind::Mem if is_far_mem(ins) => threaded!(control::jmp_far_mem),
+            _ => threaded!(control::jmp_near_rm),
         },
         M::Call => match op.a {
-            Kind::Imm if is_far(ins) => control::call_far,
+            Kind::Imm if is_far(ins) => threaded!(control::call_far),
             Kind::Imm => control::select_call_rel(op.osize),
-            Kind::Mem if is_far_mem(ins) => control::call_far_mem,
-            _ => control::call_near_rm,
+            Kind::Mem if is_far_mem(ins) => threaded!(control::call_far_mem),
+            _ => threaded!(control::call_near_rm),
         },
         M::Ret => control::select_ret(op),
-        M::Retf => control::retf,
+        M::Retf => threaded!(control::retf),
         M::Jo
         | M::Jno
         | M::Jb
@@ -629,51 +744,51 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> Handler<B> {
         | M::Jge
         | M::Jle
         | M::Jg => control::select_jcc(op.aux, op.osize),
-        M::Jcxz | M::Jecxz => control::jcxz,
-        M::Loop => control::loop_,
-        M::Loope => control::loope,
-        M::Loopne => control::loopne,
-        M::Int => control::int,
-        M::Int3 => control::int3,
-        M::Int1 => control::int1,
-        M::Into => control::into,
-        M::Iret | M::Iretd => control::iret,
-        M::Hlt => control::hlt,
-        M::Lgdt => system::lgdt,
-        M::Lidt => system::lidt,
-        M::Sgdt => system::sgdt,
-        M::Sidt => system::sidt,
-        M::Lldt => system::lldt,
-        M::Ltr => system::ltr,
-        M::Sldt => system::sldt,
-        M::Str => system::str_,
-        M::Lmsw => system::lmsw,
-        M::Smsw => system::smsw,
-        M::Clts => system::clts,
-        M::Lar => system::lar,
-        M::Lsl => system::lsl,
-        M::Verr => system::verr,
-        M::Verw => system::verw,
-        M::Arpl => system::arpl,
-        M::Invlpg => system::invlpg,
-        M::Invd | M::Wbinvd => system::cache_ctl,
-        M::Rdmsr => system::rdmsr,
-        M::Wrmsr => system::wrmsr,
-        M::Sysenter => system::sysenter,
-        M::Sysexit => system::sysexit,
-        M::In => data::in_,
-        M::Out => data::out,
+        M::Jcxz | M::Jecxz => threaded!(control::jcxz),
+        M::Loop => threaded!(control::loop_),
+        M::Loope => threaded!(control::loope),
+        M::Loopne => threaded!(control::loopne),
+        M::Int => threaded!(control::int),
+        M::Int3 => threaded!(control::int3),
+        M::Int1 => threaded!(control::int1),
+        M::Into => threaded!(control::into),
+        M::Iret | M::Iretd => threaded!(control::iret),
+        M::Hlt => threaded!(control::hlt),
+        M::Lgdt => threaded!(system::lgdt),
+        M::Lidt => threaded!(system::lidt),
+        M::Sgdt => threaded!(system::sgdt),
+        M::Sidt => threaded!(system::sidt),
+        M::Lldt => threaded!(system::lldt),
+        M::Ltr => threaded!(system::ltr),
+        M::Sldt => threaded!(system::sldt),
+        M::Str => threaded!(system::str_),
+        M::Lmsw => threaded!(system::lmsw),
+        M::Smsw => threaded!(system::smsw),
+        M::Clts => threaded!(system::clts),
+        M::Lar => threaded!(system::lar),
+        M::Lsl => threaded!(system::lsl),
+        M::Verr => threaded!(system::verr),
+        M::Verw => threaded!(system::verw),
+        M::Arpl => threaded!(system::arpl),
+        M::Invlpg => threaded!(system::invlpg),
+        M::Invd | M::Wbinvd => threaded!(system::cache_ctl),
+        M::Rdmsr => threaded!(system::rdmsr),
+        M::Wrmsr => threaded!(system::wrmsr),
+        M::Sysenter => threaded!(system::sysenter),
+        M::Sysexit => threaded!(system::sysexit),
+        M::In => threaded!(data::in_),
+        M::Out => threaded!(data::out),
 
-        M::Movsb | M::Movsw | M::Movsd if is_string(ins) => string::movs,
-        M::Cmpsb | M::Cmpsw | M::Cmpsd if is_string(ins) => string::cmps,
-        M::Stosb | M::Stosw | M::Stosd => string::stos,
-        M::Lodsb | M::Lodsw | M::Lodsd => string::lods,
-        M::Scasb | M::Scasw | M::Scasd => string::scas,
-        M::Insb | M::Insw | M::Insd => string::ins,
-        M::Outsb | M::Outsw | M::Outsd => string::outs,
+        M::Movsb | M::Movsw | M::Movsd if is_string(ins) => threaded!(string::movs),
+        M::Cmpsb | M::Cmpsw | M::Cmpsd if is_string(ins) => threaded!(string::cmps),
+        M::Stosb | M::Stosw | M::Stosd => threaded!(string::stos),
+        M::Lodsb | M::Lodsw | M::Lodsd => threaded!(string::lods),
+        M::Scasb | M::Scasw | M::Scasd => threaded!(string::scas),
+        M::Insb | M::Insw | M::Insd => threaded!(string::ins),
+        M::Outsb | M::Outsw | M::Outsd => threaded!(string::outs),
         _ => {
             op.imm = ins.mnemonic() as u32;
-            data::unimplemented
+            threaded!(data::unimplemented)
         }
     }
 }
@@ -727,7 +842,7 @@ mod tests {
         ] {
             let mut dec = iced_x86::Decoder::new(32, bytes, iced_x86::DecoderOptions::NONE);
             let op = build::<NullBus>(&dec.decode(), bytes, true);
-            let e = (op.exec)(&mut cpu, &op).err().map(|e| e.vector());
+            let e = op.run(&mut cpu).err().map(|e| e.vector());
             assert_eq!(e, Some(crate::exception::UD), "{bytes:02X?}");
         }
         assert_eq!(cpu.unimplemented(), vec!["addps".to_string()]);

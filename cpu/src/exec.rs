@@ -106,37 +106,41 @@ impl<B: Bus> Cpu<B> {
             // instructions itself.
             let ops = &cache.ops[blk.start as usize..last];
             let entry = self.eip;
+            self.block_entry = entry;
             loop {
                 let base = self.icount;
                 self.icount = base + ops.len() as u64;
                 // A conditional branch inside the block was taken (a near transfer).
                 let mut taken = false;
-                for (i, op) in ops.iter().enumerate() {
-                    // Ops run in order until one stops the block (a taken branch, a
-                    // restart, a fault), so EIP is the entry's plus the op's end offset.
-                    // Not wrapped at 64 KiB in 16-bit code: running past the CS limit faults
-                    // (SDM).
-                    self.eip = entry.wrapping_add(op.next_off as u32);
-                    if let Err(e) = (op.exec)(self, op) {
-                        self.icount -= (ops.len() - 1 - i) as u64;
-                        self.eip = entry
-                            .wrapping_add(op.next_off as u32)
-                            .wrapping_sub(op.len as u32);
-                        self.stop = false;
-                        self.mem.code_written = false;
-                        self.note_hot(lin, base);
-                        return self.exception(e);
-                    }
-                    if self.stop {
-                        self.icount -= (ops.len() - 1 - i) as u64;
-                        self.note_hot(lin, base);
-                        self.stop = false;
-                        if self.taken {
-                            self.taken = false;
-                            // Uncached, every instruction goes back to the run loop.
-                            taken = self.block_cache_enabled;
-                            break;
-                        }
+                // The ops run each other in order (`decode::thread`) until one stops the
+                // block (a taken branch, a restart, a fault) or the last has run. EIP is the
+                // entry's plus the op's end offset. Not wrapped at 64 KiB in 16-bit code:
+                // running past the CS limit faults (SDM).
+                let Some(first) = ops.first() else {
+                    break 'chain;
+                };
+                self.eip = entry.wrapping_add(first.next_off as u32);
+                let r = (first.exec)(self, ops, 0);
+                if let Err(e) = r {
+                    let op = &ops[self.op_at];
+                    self.icount -= (ops.len() - 1 - self.op_at) as u64;
+                    self.eip = entry
+                        .wrapping_add(op.next_off as u32)
+                        .wrapping_sub(op.len as u32);
+                    self.stop = false;
+                    self.mem.code_written = false;
+                    self.note_hot(lin, base);
+                    return self.exception(e);
+                }
+                if self.stop {
+                    self.icount -= (ops.len() - 1 - self.op_at) as u64;
+                    self.note_hot(lin, base);
+                    self.stop = false;
+                    if self.taken {
+                        self.taken = false;
+                        // Uncached, every instruction goes back to the run loop.
+                        taken = self.block_cache_enabled;
+                    } else {
                         // A write to code (maybe this block's), or a state change the run
                         // loop must see: go back to it.
                         self.mem.code_written = false;
@@ -364,9 +368,9 @@ impl<B: Bus> Cpu<B> {
                     if last.aux == 0 {
                         // The plain op becomes a run of one: its register in the lowest nibble.
                         last.exec = if push {
-                            crate::ops::stack::push_run::<B>
+                            crate::decode::threaded!(crate::ops::stack::push_run::<B>)
                         } else {
-                            crate::ops::stack::pop_run::<B>
+                            crate::decode::threaded!(crate::ops::stack::pop_run::<B>)
                         };
                         last.imm = last.ra as u32 & 7;
                         last.aux = 1;

@@ -174,6 +174,10 @@ pub struct Cpu<B: Bus> {
     /// With `stop`: a conditional branch inside a block was taken. The block ends there, as
     /// blocks end at their last branch: chaining to the target goes on.
     pub(crate) taken: bool,
+    /// EIP at the entry of the block running: each op's EIP is this plus its end offset.
+    pub(crate) block_entry: u32,
+    /// The index in the running ops of the op that faulted or stopped the block.
+    pub(crate) op_at: usize,
     /// Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS).
     pub(crate) int_shadow: bool,
     /// Decoded blocks; taken out of `self` while a block runs.
@@ -237,6 +241,8 @@ impl<B: Bus> Cpu<B> {
             stop: false,
             single_insn: false,
             taken: false,
+            block_entry: 0,
+            op_at: 0,
             int_shadow: false,
             cache: BlockCache::new(),
             block_cache_enabled: true,

@@ -3,6 +3,7 @@
 use super::mask;
 use crate::access::{ea_form, EA_ANY, EA_BASE};
 use crate::decode::Op;
+use crate::decode::{threaded, threaded_fast};
 use crate::exception::Exc;
 use crate::flags::LazyOp;
 use crate::{Bus, Cpu};
@@ -90,6 +91,25 @@ fn binary_reg<B: Bus, const K: u8, const S: u8, const IMM: bool>(
     Ok(())
 }
 
+fn binary_reg_mem_for<B: Bus, const K: u8, const S: u8, const F: u8>() -> crate::decode::Exec<B> {
+    threaded_fast!(
+        binary_reg_mem_fast::<B, K, S, F>,
+        binary_reg_mem::<B, K, S, F>
+    )
+}
+
+/// The fast path of [`binary_reg_mem`] (see `decode::threaded_fast!`).
+fn binary_reg_mem_fast<B: Bus, const K: u8, const S: u8, const F: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> bool {
+    let Some(src) = cpu.read_fast(op.seg, cpu.ea_as::<F>(op), S) else {
+        return false;
+    };
+    into_reg::<B, K, S>(cpu, op, src);
+    true
+}
+
 /// Register destination, memory source.
 fn binary_reg_mem<B: Bus, const K: u8, const S: u8, const F: u8>(
     cpu: &mut Cpu<B>,
@@ -136,7 +156,7 @@ fn into_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, src:
 }
 
 /// The handler for a binary ALU op given its operand forms, specialised where it pays.
-pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     use iced_x86::Mnemonic as M;
     // Memory destination, by source kind, size and address form, for the operation `K` of
@@ -145,15 +165,15 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
         () => {{
             let base = ea_form(op) == EA_BASE;
             match (op.b == Kind::Imm, op.size, base) {
-                (false, 1, _) => binary_mem::<B, K, 1, false, EA_ANY>,
-                (false, 2, _) => binary_mem::<B, K, 2, false, EA_ANY>,
-                (false, 4, true) => binary_mem::<B, K, 4, false, EA_BASE>,
-                (false, 4, false) => binary_mem::<B, K, 4, false, EA_ANY>,
-                (true, 1, _) => binary_mem::<B, K, 1, true, EA_ANY>,
-                (true, 2, _) => binary_mem::<B, K, 2, true, EA_ANY>,
-                (true, 4, true) => binary_mem::<B, K, 4, true, EA_BASE>,
-                (true, 4, false) => binary_mem::<B, K, 4, true, EA_ANY>,
-                _ => binary::<B, K>,
+                (false, 1, _) => threaded!(binary_mem::<B, K, 1, false, EA_ANY>),
+                (false, 2, _) => threaded!(binary_mem::<B, K, 2, false, EA_ANY>),
+                (false, 4, true) => threaded!(binary_mem::<B, K, 4, false, EA_BASE>),
+                (false, 4, false) => threaded!(binary_mem::<B, K, 4, false, EA_ANY>),
+                (true, 1, _) => threaded!(binary_mem::<B, K, 1, true, EA_ANY>),
+                (true, 2, _) => threaded!(binary_mem::<B, K, 2, true, EA_ANY>),
+                (true, 4, true) => threaded!(binary_mem::<B, K, 4, true, EA_BASE>),
+                (true, 4, false) => threaded!(binary_mem::<B, K, 4, true, EA_ANY>),
+                _ => threaded!(binary::<B, K>),
             }
         }};
     }
@@ -161,21 +181,33 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
         ($k:expr) => {{
             const K: u8 = $k;
             match (op.a, op.b, op.size) {
-                (Kind::Reg, Kind::Reg, 1) if op.size2 == 1 => binary_reg::<B, K, 1, false>,
-                (Kind::Reg, Kind::Reg, 2) if op.size2 == 2 => binary_reg::<B, K, 2, false>,
-                (Kind::Reg, Kind::Reg, 4) if op.size2 == 4 => binary_reg::<B, K, 4, false>,
-                (Kind::Reg, Kind::Imm, 1) => binary_reg::<B, K, 1, true>,
-                (Kind::Reg, Kind::Imm, 2) => binary_reg::<B, K, 2, true>,
-                (Kind::Reg, Kind::Imm, 4) => binary_reg::<B, K, 4, true>,
-                (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => binary_reg_mem::<B, K, 1, EA_ANY>,
-                (Kind::Reg, Kind::Mem, 2) if op.size2 == 2 => binary_reg_mem::<B, K, 2, EA_ANY>,
-                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 && ea_form(op) == EA_BASE => {
-                    binary_reg_mem::<B, K, 4, EA_BASE>
+                (Kind::Reg, Kind::Reg, 1) if op.size2 == 1 => {
+                    threaded!(binary_reg::<B, K, 1, false>)
                 }
-                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => binary_reg_mem::<B, K, 4, EA_ANY>,
+                (Kind::Reg, Kind::Reg, 2) if op.size2 == 2 => {
+                    threaded!(binary_reg::<B, K, 2, false>)
+                }
+                (Kind::Reg, Kind::Reg, 4) if op.size2 == 4 => {
+                    threaded!(binary_reg::<B, K, 4, false>)
+                }
+                (Kind::Reg, Kind::Imm, 1) => threaded!(binary_reg::<B, K, 1, true>),
+                (Kind::Reg, Kind::Imm, 2) => threaded!(binary_reg::<B, K, 2, true>),
+                (Kind::Reg, Kind::Imm, 4) => threaded!(binary_reg::<B, K, 4, true>),
+                (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => {
+                    binary_reg_mem_for::<B, K, 1, EA_ANY>()
+                }
+                (Kind::Reg, Kind::Mem, 2) if op.size2 == 2 => {
+                    binary_reg_mem_for::<B, K, 2, EA_ANY>()
+                }
+                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 && ea_form(op) == EA_BASE => {
+                    binary_reg_mem_for::<B, K, 4, EA_BASE>()
+                }
+                (Kind::Reg, Kind::Mem, 4) if op.size2 == 4 => {
+                    binary_reg_mem_for::<B, K, 4, EA_ANY>()
+                }
                 (Kind::Mem, Kind::Imm, _) => mem_dest!(),
                 (Kind::Mem, Kind::Reg, _) if op.size2 == op.size => mem_dest!(),
-                _ => binary::<B, K>,
+                _ => threaded!(binary::<B, K>),
             }
         }};
     }
@@ -193,17 +225,17 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
 }
 
 /// INC/DEC: register forms specialised by size (they are loop counters), the rest general.
-pub fn select_incdec<B: Bus>(is_inc: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_incdec<B: Bus>(is_inc: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (op.a, op.size, is_inc) {
-        (Kind::Reg, 1, true) => incdec_reg::<B, 1, true> as crate::decode::Handler<B>,
-        (Kind::Reg, 2, true) => incdec_reg::<B, 2, true>,
-        (Kind::Reg, 4, true) => incdec_reg::<B, 4, true>,
-        (Kind::Reg, 1, false) => incdec_reg::<B, 1, false>,
-        (Kind::Reg, 2, false) => incdec_reg::<B, 2, false>,
-        (Kind::Reg, 4, false) => incdec_reg::<B, 4, false>,
-        (_, _, true) => inc::<B>,
-        (_, _, false) => dec::<B>,
+        (Kind::Reg, 1, true) => threaded!(incdec_reg::<B, 1, true>),
+        (Kind::Reg, 2, true) => threaded!(incdec_reg::<B, 2, true>),
+        (Kind::Reg, 4, true) => threaded!(incdec_reg::<B, 4, true>),
+        (Kind::Reg, 1, false) => threaded!(incdec_reg::<B, 1, false>),
+        (Kind::Reg, 2, false) => threaded!(incdec_reg::<B, 2, false>),
+        (Kind::Reg, 4, false) => threaded!(incdec_reg::<B, 4, false>),
+        (_, _, true) => threaded!(inc::<B>),
+        (_, _, false) => threaded!(dec::<B>),
     }
 }
 
@@ -243,17 +275,17 @@ pub fn dec<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// NEG and NOT with a register operand, by size; memory forms take the general handlers.
-pub fn select_neg_not<B: Bus>(is_neg: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_neg_not<B: Bus>(is_neg: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (is_neg, op.a, op.size) {
-        (true, Kind::Reg, 1) => neg_reg::<B, 1>,
-        (true, Kind::Reg, 2) => neg_reg::<B, 2>,
-        (true, Kind::Reg, 4) => neg_reg::<B, 4>,
-        (false, Kind::Reg, 1) => not_reg::<B, 1>,
-        (false, Kind::Reg, 2) => not_reg::<B, 2>,
-        (false, Kind::Reg, 4) => not_reg::<B, 4>,
-        (true, ..) => neg::<B>,
-        (false, ..) => not::<B>,
+        (true, Kind::Reg, 1) => threaded!(neg_reg::<B, 1>),
+        (true, Kind::Reg, 2) => threaded!(neg_reg::<B, 2>),
+        (true, Kind::Reg, 4) => threaded!(neg_reg::<B, 4>),
+        (false, Kind::Reg, 1) => threaded!(not_reg::<B, 1>),
+        (false, Kind::Reg, 2) => threaded!(not_reg::<B, 2>),
+        (false, Kind::Reg, 4) => threaded!(not_reg::<B, 4>),
+        (true, ..) => threaded!(neg::<B>),
+        (false, ..) => threaded!(not::<B>),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Bit tests and scans, SETcc, CMOVcc, BSWAP.
 
 use super::{mask, sext};
+use crate::decode::threaded;
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{CF, ZF};
@@ -124,25 +125,25 @@ fn cmovcc<B: Bus, const CC: u8, const S: u8, const MEM: bool>(
 
 /// SETcc and CMOVcc specialised by condition (`op.aux`), and CMOVcc by size and source
 /// form: compiled code uses them for branch-free carries and minimums in hot loops.
-pub fn select_cc<B: Bus>(cmov: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_cc<B: Bus>(cmov: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     macro_rules! pick {
         ($($cc:literal)*) => {
             match (cmov, op.aux & 15, op.size, op.b == Kind::Mem, op.a == Kind::Mem) {
                 $(
-                    (false, $cc, _, _, false) => setcc_reg::<B, $cc> as crate::decode::Handler<B>,
-                    (false, $cc, _, _, true) => setcc_mem::<B, $cc>,
-                    (true, $cc, 2, false, _) => cmovcc::<B, $cc, 2, false>,
-                    (true, $cc, 2, true, _) => cmovcc::<B, $cc, 2, true>,
-                    (true, $cc, _, false, _) => cmovcc::<B, $cc, 4, false>,
-                    (true, $cc, _, true, _) => cmovcc::<B, $cc, 4, true>,
+                    (false, $cc, _, _, false) => threaded!(setcc_reg::<B, $cc>),
+                    (false, $cc, _, _, true) => threaded!(setcc_mem::<B, $cc>),
+                    (true, $cc, 2, false, _) => threaded!(cmovcc::<B, $cc, 2, false>),
+                    (true, $cc, 2, true, _) => threaded!(cmovcc::<B, $cc, 2, true>),
+                    (true, $cc, _, false, _) => threaded!(cmovcc::<B, $cc, 4, false>),
+                    (true, $cc, _, true, _) => threaded!(cmovcc::<B, $cc, 4, true>),
                 )*
                 // Condition 15 (G), the only one left.
-                (false, _, _, _, false) => setcc_reg::<B, 15>,
-                (false, _, _, _, true) => setcc_mem::<B, 15>,
-                (true, _, 2, false, _) => cmovcc::<B, 15, 2, false>,
-                (true, _, 2, true, _) => cmovcc::<B, 15, 2, true>,
-                (true, _, _, false, _) => cmovcc::<B, 15, 4, false>,
-                (true, _, _, true, _) => cmovcc::<B, 15, 4, true>,
+                (false, _, _, _, false) => threaded!(setcc_reg::<B, 15>),
+                (false, _, _, _, true) => threaded!(setcc_mem::<B, 15>),
+                (true, _, 2, false, _) => threaded!(cmovcc::<B, 15, 2, false>),
+                (true, _, 2, true, _) => threaded!(cmovcc::<B, 15, 2, true>),
+                (true, _, _, false, _) => threaded!(cmovcc::<B, 15, 4, false>),
+                (true, _, _, true, _) => threaded!(cmovcc::<B, 15, 4, true>),
             }
         };
     }

@@ -2,6 +2,7 @@
 
 use super::mask;
 use crate::decode::Op;
+use crate::decode::{threaded, threaded_fast};
 use crate::exception::{self, Exc};
 use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
@@ -25,13 +26,13 @@ pub fn jmp_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 /// Jcc with the condition fixed at decode time, so the flag test folds to the one or two
 /// lazy-flag computations it needs; 32-bit operand size, the common case, also fixed (no
 /// truncation of the target).
-pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Handler<B> {
+pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Exec<B> {
     macro_rules! pick {
         ($($n:literal)*) => {
             match (cc, osize) {
-                $(($n, 4) => jcc_cc::<B, $n, 4> as crate::decode::Handler<B>,)*
-                $(($n, _) => jcc_cc::<B, $n, 2>,)*
-                _ => jcc::<B>,
+                $(($n, 4) => threaded!(jcc_cc::<B, $n, 4>),)*
+                $(($n, _) => threaded!(jcc_cc::<B, $n, 2>),)*
+                _ => threaded!(jcc::<B>),
             }
         };
     }
@@ -39,10 +40,10 @@ pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Handler<B> {
 }
 
 /// JMP rel by operand size.
-pub fn select_jmp_rel<B: Bus>(osize: u8) -> crate::decode::Handler<B> {
+pub fn select_jmp_rel<B: Bus>(osize: u8) -> crate::decode::Exec<B> {
     match osize {
-        4 => jmp_rel_o::<B, 4>,
-        _ => jmp_rel_o::<B, 2>,
+        4 => threaded!(jmp_rel_o::<B, 4>),
+        _ => threaded!(jmp_rel_o::<B, 2>),
     }
 }
 
@@ -117,11 +118,23 @@ pub fn loopne<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// CALL rel by operand size.
-pub fn select_call_rel<B: Bus>(osize: u8) -> crate::decode::Handler<B> {
+pub fn select_call_rel<B: Bus>(osize: u8) -> crate::decode::Exec<B> {
     match osize {
-        4 => call_rel::<B, 4>,
-        _ => call_rel::<B, 2>,
+        4 => threaded_fast!(call_rel_fast::<B>, call_rel::<B, 4>),
+        _ => threaded!(call_rel::<B, 2>),
     }
+}
+
+/// The fast path of a 32-bit CALL rel (see `decode::threaded_fast!`): the target within the
+/// CS limit and the push through the host TLB; otherwise [`call_rel`] with nothing changed.
+fn call_rel_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let ret = cpu.eip;
+    let t = cpu.eip.wrapping_add(op.imm);
+    if t > cpu.seg[SegReg::Cs as usize].limit || !cpu.push_fast(4, ret) {
+        return false;
+    }
+    cpu.eip = t;
+    true
 }
 
 fn call_rel<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
@@ -147,12 +160,29 @@ pub fn call_near_rm<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 
 /// RET [imm16]
 /// RET (near), by operand size and whether it releases stack bytes (RET imm16).
-pub fn select_ret<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_ret<B: Bus>(op: &Op<B>) -> crate::decode::Exec<B> {
     match (op.osize, op.a == crate::decode::Kind::Imm) {
-        (4, false) => ret::<B, 4, false>,
-        (4, true) => ret::<B, 4, true>,
-        (_, false) => ret::<B, 2, false>,
-        (_, true) => ret::<B, 2, true>,
+        (4, false) => threaded_fast!(ret_fast::<B>, ret::<B, 4, false>),
+        (4, true) => threaded!(ret::<B, 4, true>),
+        (_, false) => threaded!(ret::<B, 2, false>),
+        (_, true) => threaded!(ret::<B, 2, true>),
+    }
+}
+
+/// The fast path of a 32-bit RET: the pop through the host TLB and the target within the
+/// CS limit; otherwise [`ret`] with nothing changed.
+fn ret_fast<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> bool {
+    if !cpu.stack32() {
+        return false;
+    }
+    let sp = cpu.r[Reg::Esp as usize];
+    match cpu.read_fast(SegReg::Ss as u8, sp, 4) {
+        Some(t) if t <= cpu.seg[SegReg::Cs as usize].limit => {
+            cpu.eip = t;
+            cpu.r[Reg::Esp as usize] = sp.wrapping_add(4);
+            true
+        }
+        _ => false,
     }
 }
 

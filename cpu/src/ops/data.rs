@@ -2,6 +2,7 @@
 
 use super::{mask, sext};
 use crate::access::{ea_form, EA_ANY, EA_BASE};
+use crate::decode::{threaded, threaded_fast};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{self, LazyOp};
@@ -67,6 +68,27 @@ fn mov_load<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> R
     Ok(())
 }
 
+/// The fast paths of [`mov_load`], [`mov_store`] and [`mov_store_imm`] (see
+/// `decode::threaded_fast!`).
+fn mov_load_fast<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    match cpu.read_fast(op.seg, cpu.ea_as::<F>(op), S) {
+        Some(v) => {
+            cpu.set_reg(S, op.ra, v);
+            true
+        }
+        None => false,
+    }
+}
+
+fn mov_store_fast<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let v = cpu.get_reg(S, op.rb);
+    cpu.write_fast(op.seg, cpu.ea_as::<F>(op), S, v)
+}
+
+fn mov_store_imm_fast<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    cpu.write_fast(op.seg, cpu.ea_as::<F>(op), S, op.imm)
+}
+
 fn mov_store<B: Bus, const S: u8, const F: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.get_reg(S, op.rb);
     cpu.write_mem(op.seg, cpu.ea_as::<F>(op), S, v)
@@ -81,35 +103,35 @@ fn mov_store_imm<B: Bus, const S: u8, const F: u8>(
 
 /// MOV between registers, memory and immediates, specialised by form, size and (for memory)
 /// address form.
-pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Exec<B> {
     macro_rules! by_size {
         ($f:ident) => {
             match op.size {
-                1 => $f::<B, 1>,
-                2 => $f::<B, 2>,
-                _ => $f::<B, 4>,
+                1 => threaded!($f::<B, 1>),
+                2 => threaded!($f::<B, 2>),
+                _ => threaded!($f::<B, 4>),
             }
         };
     }
     macro_rules! by_size_ea {
-        ($f:ident) => {
+        ($f:ident, $fast:ident) => {
             match (op.size, ea_form(op)) {
-                (1, EA_BASE) => $f::<B, 1, EA_BASE>,
-                (2, EA_BASE) => $f::<B, 2, EA_BASE>,
-                (_, EA_BASE) => $f::<B, 4, EA_BASE>,
-                (1, _) => $f::<B, 1, EA_ANY>,
-                (2, _) => $f::<B, 2, EA_ANY>,
-                _ => $f::<B, 4, EA_ANY>,
+                (1, EA_BASE) => threaded_fast!($fast::<B, 1, EA_BASE>, $f::<B, 1, EA_BASE>),
+                (2, EA_BASE) => threaded_fast!($fast::<B, 2, EA_BASE>, $f::<B, 2, EA_BASE>),
+                (_, EA_BASE) => threaded_fast!($fast::<B, 4, EA_BASE>, $f::<B, 4, EA_BASE>),
+                (1, _) => threaded_fast!($fast::<B, 1, EA_ANY>, $f::<B, 1, EA_ANY>),
+                (2, _) => threaded_fast!($fast::<B, 2, EA_ANY>, $f::<B, 2, EA_ANY>),
+                _ => threaded_fast!($fast::<B, 4, EA_ANY>, $f::<B, 4, EA_ANY>),
             }
         };
     }
     match (op.a, op.b) {
         (Kind::Reg, Kind::Reg) if op.size == op.size2 => by_size!(mov_rr),
         (Kind::Reg, Kind::Imm) => by_size!(mov_ri),
-        (Kind::Reg, Kind::Mem) if op.size == op.size2 => by_size_ea!(mov_load),
-        (Kind::Mem, Kind::Reg) if op.size == op.size2 => by_size_ea!(mov_store),
-        (Kind::Mem, Kind::Imm) => by_size_ea!(mov_store_imm),
-        _ => mov,
+        (Kind::Reg, Kind::Mem) if op.size == op.size2 => by_size_ea!(mov_load, mov_load_fast),
+        (Kind::Mem, Kind::Reg) if op.size == op.size2 => by_size_ea!(mov_store, mov_store_fast),
+        (Kind::Mem, Kind::Imm) => by_size_ea!(mov_store_imm, mov_store_imm_fast),
+        _ => threaded!(mov),
     }
 }
 
@@ -141,23 +163,23 @@ pub fn mov_from_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// MOVZX/MOVSX by source size and kind (the decompressors and string code live on these).
-pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (signed, op.b, op.size2) {
-        (false, Kind::Reg, 1) => movx_reg::<B, false, 1> as crate::decode::Handler<B>,
-        (false, Kind::Reg, 2) => movx_reg::<B, false, 2>,
-        (true, Kind::Reg, 1) => movx_reg::<B, true, 1>,
-        (true, Kind::Reg, 2) => movx_reg::<B, true, 2>,
-        (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem::<B, false, 1, EA_BASE>,
-        (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem::<B, false, 2, EA_BASE>,
-        (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem::<B, true, 1, EA_BASE>,
-        (true, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem::<B, true, 2, EA_BASE>,
-        (false, Kind::Mem, 1) => movx_mem::<B, false, 1, EA_ANY>,
-        (false, Kind::Mem, 2) => movx_mem::<B, false, 2, EA_ANY>,
-        (true, Kind::Mem, 1) => movx_mem::<B, true, 1, EA_ANY>,
-        (true, Kind::Mem, 2) => movx_mem::<B, true, 2, EA_ANY>,
-        (false, ..) => movzx::<B>,
-        (true, ..) => movsx::<B>,
+        (false, Kind::Reg, 1) => threaded!(movx_reg::<B, false, 1>),
+        (false, Kind::Reg, 2) => threaded!(movx_reg::<B, false, 2>),
+        (true, Kind::Reg, 1) => threaded!(movx_reg::<B, true, 1>),
+        (true, Kind::Reg, 2) => threaded!(movx_reg::<B, true, 2>),
+        (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 1, EA_BASE>(),
+        (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 2, EA_BASE>(),
+        (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, true, 1, EA_BASE>(),
+        (true, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem_for::<B, true, 2, EA_BASE>(),
+        (false, Kind::Mem, 1) => movx_mem_for::<B, false, 1, EA_ANY>(),
+        (false, Kind::Mem, 2) => movx_mem_for::<B, false, 2, EA_ANY>(),
+        (true, Kind::Mem, 1) => movx_mem_for::<B, true, 1, EA_ANY>(),
+        (true, Kind::Mem, 2) => movx_mem_for::<B, true, 2, EA_ANY>(),
+        (false, ..) => threaded!(movzx::<B>),
+        (true, ..) => threaded!(movsx::<B>),
     }
 }
 
@@ -169,6 +191,25 @@ fn movx_reg<B: Bus, const SIGNED: bool, const S2: u8>(
     let v = if SIGNED { sext(S2, v) as u32 } else { v };
     cpu.set_reg(op.size, op.ra, v);
     Ok(())
+}
+
+fn movx_mem_for<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>() -> crate::decode::Exec<B> {
+    threaded_fast!(
+        movx_mem_fast::<B, SIGNED, S2, F>,
+        movx_mem::<B, SIGNED, S2, F>
+    )
+}
+
+fn movx_mem_fast<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> bool {
+    let Some(v) = cpu.read_fast(op.seg, cpu.ea_as::<F>(op), S2) else {
+        return false;
+    };
+    let v = if SIGNED { sext(S2, v) as u32 } else { v };
+    cpu.set_reg(op.size, op.ra, v);
+    true
 }
 
 fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
@@ -194,11 +235,11 @@ pub fn movsx<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// LEA by operand size, the 32-bit base+displacement form apart (`MOV reg, reg + disp`).
-pub fn select_lea<B: Bus>(op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select_lea<B: Bus>(op: &Op<B>) -> crate::decode::Exec<B> {
     match (op.size, ea_form(op)) {
-        (4, EA_BASE) => lea::<B, 4, EA_BASE>,
-        (4, _) => lea::<B, 4, EA_ANY>,
-        _ => lea::<B, 2, EA_ANY>,
+        (4, EA_BASE) => threaded!(lea::<B, 4, EA_BASE>),
+        (4, _) => threaded!(lea::<B, 4, EA_ANY>),
+        _ => threaded!(lea::<B, 2, EA_ANY>),
     }
 }
 

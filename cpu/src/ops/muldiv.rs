@@ -1,7 +1,8 @@
 //! MUL, IMUL (one, two and three operands), DIV, IDIV.
 
 use super::{mask, sext};
-use crate::decode::{Handler, Kind, Op};
+use crate::decode::threaded;
+use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::regs::Reg;
 use crate::{Bus, Cpu};
@@ -144,7 +145,7 @@ pub enum Form {
 
 /// The handler for `form` at the op's operand size, with its r/m operand (A for the
 /// one-operand forms, B for IMUL's others) in a register or in memory.
-pub fn select<B: Bus>(form: Form, op: &Op<B>) -> Handler<B> {
+pub fn select<B: Bus>(form: Form, op: &Op<B>) -> crate::decode::Exec<B> {
     let mem = match form {
         Form::Imul2 | Form::Imul3 => op.b == Kind::Mem,
         _ => op.a == Kind::Mem,
@@ -152,12 +153,12 @@ pub fn select<B: Bus>(form: Form, op: &Op<B>) -> Handler<B> {
     macro_rules! pick {
         ($f:ident) => {
             match (op.size, mem) {
-                (1, false) => $f::<B, 1, false>,
-                (1, true) => $f::<B, 1, true>,
-                (2, false) => $f::<B, 2, false>,
-                (2, true) => $f::<B, 2, true>,
-                (_, false) => $f::<B, 4, false>,
-                (_, true) => $f::<B, 4, true>,
+                (1, false) => threaded!($f::<B, 1, false>),
+                (1, true) => threaded!($f::<B, 1, true>),
+                (2, false) => threaded!($f::<B, 2, false>),
+                (2, true) => threaded!($f::<B, 2, true>),
+                (_, false) => threaded!($f::<B, 4, false>),
+                (_, true) => threaded!($f::<B, 4, true>),
             }
         };
     }

@@ -4,6 +4,7 @@
 //! cleared.
 
 use super::{mask, sext, sign};
+use crate::decode::threaded;
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::regs::Reg;
@@ -50,22 +51,22 @@ fn shift_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> 
 
 /// The handler for a shift or rotate: register destinations specialised by operation and
 /// size, the rest general.
-pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Handler<B> {
+pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Exec<B> {
     macro_rules! pick {
         ($($k:literal)*) => {
             match (k, op.a, op.size) {
                 $(
-                    ($k, Kind::Reg, 1) => shift_reg::<B, $k, 1> as crate::decode::Handler<B>,
-                    ($k, Kind::Reg, 2) => shift_reg::<B, $k, 2>,
-                    ($k, Kind::Reg, 4) => shift_reg::<B, $k, 4>,
+                    ($k, Kind::Reg, 1) => threaded!(shift_reg::<B, $k, 1>),
+                    ($k, Kind::Reg, 2) => threaded!(shift_reg::<B, $k, 2>),
+                    ($k, Kind::Reg, 4) => threaded!(shift_reg::<B, $k, 4>),
                 )*
-                (0, ..) => rol::<B>,
-                (1, ..) => ror::<B>,
-                (2, ..) => rcl::<B>,
-                (3, ..) => rcr::<B>,
-                (4, ..) => shl::<B>,
-                (5, ..) => shr::<B>,
-                _ => sar::<B>,
+                (0, ..) => threaded!(rol::<B>),
+                (1, ..) => threaded!(ror::<B>),
+                (2, ..) => threaded!(rcl::<B>),
+                (3, ..) => threaded!(rcr::<B>),
+                (4, ..) => threaded!(shl::<B>),
+                (5, ..) => threaded!(shr::<B>),
+                _ => threaded!(sar::<B>),
             }
         };
     }

@@ -12,6 +12,29 @@ pub fn push_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(),
     cpu.push(S, v)
 }
 
+/// PUSH r16/r32 with its fast path (see `decode::threaded_fast!`).
+pub(crate) fn push_reg_for<B: Bus, const S: u8>() -> crate::decode::Exec<B> {
+    crate::decode::threaded_fast!(push_reg_fast::<B, S>, push_reg::<B, S>)
+}
+
+fn push_reg_fast<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let v = cpu.get_reg(S, op.ra);
+    cpu.push_fast(S, v)
+}
+
+/// POP r16/r32 with its fast path.
+pub(crate) fn pop_reg_for<B: Bus, const S: u8>() -> crate::decode::Exec<B> {
+    crate::decode::threaded_fast!(pop_reg_fast::<B, S>, pop_reg::<B, S>)
+}
+
+fn pop_reg_fast<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let Some(v) = cpu.pop_fast(S) else {
+        return false;
+    };
+    cpu.set_reg(S, op.ra, v);
+    true
+}
+
 /// POP r16/r32 (POP ESP leaves ESP holding the popped value).
 pub fn pop_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let v = cpu.pop(S)?;

@@ -2,6 +2,7 @@
 //! in `aux` as 0-7) and the ModR/M byte (`imm2`, inside the [`crate::fpu::op_word`]); this module reads memory operands, checks
 //! CR0.EM/TS and pending exceptions, calls the FPU model and writes results back.
 
+use crate::decode::{threaded, threaded_fast};
 use crate::decode::{Kind, Op};
 use crate::exception::{self, Exc};
 use crate::flags;
@@ -135,27 +136,27 @@ fn no_wait(esc: u8, modrm: u8) -> bool {
 /// The handler for an escape and ModR/M: the hot forms (register arithmetic, FXCH, FLD/FSTP
 /// of a register, FLD/FST/FSTP and arithmetic on m32/m64) get their own entry points so they
 /// skip the general decode in [`esc`]; everything else goes through it.
-pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Handler<B> {
-    special(esc_op, modrm, mem).unwrap_or(esc)
+pub fn select<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> crate::decode::Exec<B> {
+    special(esc_op, modrm, mem).unwrap_or(threaded!(esc))
 }
 
-fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Handler<B>> {
+fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Exec<B>> {
     let reg = (modrm >> 3) & 7;
     Some(match (esc_op, reg, mem) {
         (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg, modrm & 7),
         (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg, modrm & 7),
         (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg, modrm & 7),
-        (1, 0, false) => fld_sti,
+        (1, 0, false) => threaded_fast!(fld_sti_fast, fld_sti),
         (1, 1, false) => fxch_for(modrm & 7),
-        (1, 7, false) if modrm == 0xFA => fsqrt,
-        (5, 2 | 3, false) => fst_sti,
+        (1, 7, false) if modrm == 0xFA => threaded_fast!(fsqrt_fast, fsqrt),
+        (5, 2 | 3, false) => threaded!(fst_sti),
         (0, 0 | 1 | 4..=7, true) => arith_mem_for::<B, false>(reg),
         (4, 0 | 1 | 4..=7, true) => arith_mem_for::<B, true>(reg),
-        (1, 0, true) => fld_mem::<B, false>,
-        (5, 0, true) => fld_mem::<B, true>,
-        (5, 2, true) => fst_m64::<B, false>,
-        (5, 3, true) => fst_m64::<B, true>,
-        (1, 2 | 3, true) => fst_mem_real,
+        (1, 0, true) => threaded_fast!(fld_mem_fast::<B, false>, fld_mem::<B, false>),
+        (5, 0, true) => threaded_fast!(fld_mem_fast::<B, true>, fld_mem::<B, true>),
+        (5, 2, true) => threaded!(fst_m64::<B, false>),
+        (5, 3, true) => threaded!(fst_m64::<B, true>),
+        (1, 2 | 3, true) => threaded!(fst_mem_real),
         _ => return None,
     })
 }
@@ -177,7 +178,7 @@ fn enter<B: Bus>(cpu: &mut Cpu<B>) -> Result<(), Exc> {
 fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(
     reg: u8,
     i: u8,
-) -> crate::decode::Handler<B> {
+) -> crate::decode::Exec<B> {
     match reg {
         0 => arith_reg_i::<B, 0, STI, POP>(i),
         1 => arith_reg_i::<B, 1, STI, POP>(i),
@@ -190,16 +191,16 @@ fn arith_reg_for<B: Bus, const STI: bool, const POP: bool>(
 
 fn arith_reg_i<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     i: u8,
-) -> crate::decode::Handler<B> {
+) -> crate::decode::Exec<B> {
     match i {
-        0 => arith_reg::<B, REG, STI, POP, 0>,
-        1 => arith_reg::<B, REG, STI, POP, 1>,
-        2 => arith_reg::<B, REG, STI, POP, 2>,
-        3 => arith_reg::<B, REG, STI, POP, 3>,
-        4 => arith_reg::<B, REG, STI, POP, 4>,
-        5 => arith_reg::<B, REG, STI, POP, 5>,
-        6 => arith_reg::<B, REG, STI, POP, 6>,
-        _ => arith_reg::<B, REG, STI, POP, 7>,
+        0 => arith_reg_t::<B, REG, STI, POP, 0>(),
+        1 => arith_reg_t::<B, REG, STI, POP, 1>(),
+        2 => arith_reg_t::<B, REG, STI, POP, 2>(),
+        3 => arith_reg_t::<B, REG, STI, POP, 3>(),
+        4 => arith_reg_t::<B, REG, STI, POP, 4>(),
+        5 => arith_reg_t::<B, REG, STI, POP, 5>(),
+        6 => arith_reg_t::<B, REG, STI, POP, 6>(),
+        _ => arith_reg_t::<B, REG, STI, POP, 7>(),
     }
 }
 
@@ -253,6 +254,88 @@ fn arith_reg_general<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
 #[inline(always)]
 fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
     cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
+}
+
+/// The fast half of [`fast_or`] on its own, for `decode::threaded_fast!`: false, with
+/// nothing changed but the record the general path makes again, sends the op to its full
+/// handler.
+#[inline(always)]
+fn fast_only<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, fast: impl FnOnce(&mut Fpu) -> bool) -> bool {
+    if !fast_ready(cpu) {
+        return false;
+    }
+    record(cpu, op, None);
+    fast(&mut cpu.fpu)
+}
+
+fn arith_reg_t<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
+) -> crate::decode::Exec<B> {
+    threaded_fast!(
+        arith_reg_fast::<B, REG, STI, POP, I>,
+        arith_reg::<B, REG, STI, POP, I>
+    )
+}
+
+fn arith_reg_fast<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> bool {
+    let (f, dst, src) = arith_operands::<REG, STI>(I);
+    fast_only(cpu, op, |fpu| fpu.farith_fast_default(f, dst, src, POP))
+}
+
+fn fld_sti_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    fast_only(cpu, op, |fpu| fpu.fld_st_fast(op.imm as u8 & 7))
+}
+
+fn fsqrt_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    fast_only(cpu, op, Fpu::fsqrt_fast_default)
+}
+
+fn fxch_fast<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    fast_only(cpu, op, |fpu| fpu.fxch_fast(I))
+}
+
+/// The fast path of [`arith_mem`]: the operand read through the host TLB.
+fn arith_mem_fast<B: Bus, const REG: u8, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let Some(src) = mem_operand_fast::<B, DBL>(cpu, op) else {
+        return false;
+    };
+    let (f, _, _) = arith_operands::<REG, false>(0);
+    cpu.fpu.farith_mem_fast_default(f, src)
+}
+
+/// The fast path of [`fld_mem`]: under the default control word nothing is pending and a
+/// load cannot fault once its operand is read (a full stack is a masked invalid operation).
+fn fld_mem_fast<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let Some(src) = mem_operand_fast::<B, DBL>(cpu, op) else {
+        return false;
+    };
+    cpu.fpu.fld(src);
+    true
+}
+
+/// The m32/m64 operand of a fast path, read through the host TLB under the default control
+/// word, and the instruction recorded; None, with nothing changed, otherwise.
+#[inline(always)]
+fn mem_operand_fast<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Option<Src> {
+    if !fast_ready(cpu) {
+        return None;
+    }
+    let ea = cpu.ea(op);
+    let src = read_real_fast::<B, DBL>(cpu, op, ea)?;
+    record_mem(cpu, op, ea);
+    Some(src)
+}
+
+/// [`read_real_as`] through the host TLB only: None where it would take the full path.
+#[inline(always)]
+fn read_real_fast<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) -> Option<Src> {
+    Some(if DBL {
+        Src::F64(cpu.read_fast64(op.seg, ea, op.amask())?)
+    } else {
+        Src::F32(cpu.read_fast(op.seg, ea, 4)?)
+    })
 }
 
 /// The shared shape of the hot handlers: with EM/TS clear and the default control word,
@@ -311,16 +394,16 @@ fn fsqrt_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 }
 
 /// The FXCH ST(i) handler for `i`.
-fn fxch_for<B: Bus>(i: u8) -> crate::decode::Handler<B> {
+fn fxch_for<B: Bus>(i: u8) -> crate::decode::Exec<B> {
     match i {
-        0 => fxch::<B, 0>,
-        1 => fxch::<B, 1>,
-        2 => fxch::<B, 2>,
-        3 => fxch::<B, 3>,
-        4 => fxch::<B, 4>,
-        5 => fxch::<B, 5>,
-        6 => fxch::<B, 6>,
-        _ => fxch::<B, 7>,
+        0 => threaded_fast!(fxch_fast::<B, 0>, fxch::<B, 0>),
+        1 => threaded_fast!(fxch_fast::<B, 1>, fxch::<B, 1>),
+        2 => threaded_fast!(fxch_fast::<B, 2>, fxch::<B, 2>),
+        3 => threaded_fast!(fxch_fast::<B, 3>, fxch::<B, 3>),
+        4 => threaded_fast!(fxch_fast::<B, 4>, fxch::<B, 4>),
+        5 => threaded_fast!(fxch_fast::<B, 5>, fxch::<B, 5>),
+        6 => threaded_fast!(fxch_fast::<B, 6>, fxch::<B, 6>),
+        _ => threaded_fast!(fxch_fast::<B, 7>, fxch::<B, 7>),
     }
 }
 
@@ -368,14 +451,14 @@ fn read_real_as<B: Bus, const DBL: bool>(
 }
 
 /// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
-fn arith_mem_for<B: Bus, const DBL: bool>(reg: u8) -> crate::decode::Handler<B> {
+fn arith_mem_for<B: Bus, const DBL: bool>(reg: u8) -> crate::decode::Exec<B> {
     match reg {
-        0 => arith_mem::<B, 0, DBL>,
-        1 => arith_mem::<B, 1, DBL>,
-        4 => arith_mem::<B, 4, DBL>,
-        5 => arith_mem::<B, 5, DBL>,
-        6 => arith_mem::<B, 6, DBL>,
-        _ => arith_mem::<B, 7, DBL>,
+        0 => threaded_fast!(arith_mem_fast::<B, 0, DBL>, arith_mem::<B, 0, DBL>),
+        1 => threaded_fast!(arith_mem_fast::<B, 1, DBL>, arith_mem::<B, 1, DBL>),
+        4 => threaded_fast!(arith_mem_fast::<B, 4, DBL>, arith_mem::<B, 4, DBL>),
+        5 => threaded_fast!(arith_mem_fast::<B, 5, DBL>, arith_mem::<B, 5, DBL>),
+        6 => threaded_fast!(arith_mem_fast::<B, 6, DBL>, arith_mem::<B, 6, DBL>),
+        _ => threaded_fast!(arith_mem_fast::<B, 7, DBL>, arith_mem::<B, 7, DBL>),
     }
 }
 
@@ -872,7 +955,7 @@ mod tests {
                     b.fpu = a.fpu.clone();
                     b.mem.write_u32(0x1000, v as u32);
                     b.mem.write_u32(0x1004, (v >> 32) as u32);
-                    let ra = (op.exec)(&mut a, &op);
+                    let ra = op.run(&mut a);
                     let rb = esc(&mut b, &op);
                     assert_eq!(ra.is_ok(), rb.is_ok(), "{esc_op} {modrm:02x}");
                     assert_eq!(a.fpu, b.fpu, "escape {esc_op} modrm {modrm:02x}");
