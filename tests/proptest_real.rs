@@ -920,3 +920,25 @@ fn stale_chain_link_decodes_once() {
         cpu.stats.blocks_decoded
     );
 }
+
+/// Found by `random_stores_stay_inside_ram`: an exception delivered through a zeroed IVT
+/// pushes onto a code page, which raises `stop` outside any block; the next block (ADD
+/// [BX+SI],AL repeated, run by fast paths that do not check `stop`) ran to its end and was
+/// then cut back by a stale op index, leaving EIP and the count apart.
+#[test]
+fn stop_raised_between_blocks_is_dropped() {
+    let s = Setup {
+        ram: 1060864,
+        code: vec![46, 103, 196, 94, 0, 38, 164, 38, 103, 143, 6, 233, 242, 255],
+        regs: [0, 0, 0, 0, 917344, 0, 207, 0],
+        segs: [0, 96, 96, 247, 0, 0],
+        ip: 254,
+        eflags: 291840,
+        a20: false,
+        fill: None,
+        unreal: [false; 6],
+        ss_big: false,
+        budget: 3000,
+    };
+    run_both(&s).unwrap();
+}

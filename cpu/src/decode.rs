@@ -57,6 +57,7 @@ pub fn thread_fast<
     fast: F,
     h: H,
 ) -> Result<(), Exc> {
+    debug_assert!(!cpu.stop, "a stop is handled by the op that raised it");
     if !fast(cpu, &ops[i]) {
         return thread_slow(cpu, ops, i, h);
     }

@@ -73,6 +73,13 @@ impl<B: Bus> Cpu<B> {
     /// mode, so they need only a TLB hit (none within the same page) and a lookup. A block
     /// that branches to its own start runs again without even that.
     fn step_block(&mut self, cache: &mut BlockCache<B>, single: bool, end: u64) {
+        // A stop raised outside a block (an interrupt or exception delivery that pushed onto
+        // a code page) has done its part: the lookup below checks the code pages again. Left
+        // set, it would meet the first op that checks it mid-block, after fast paths (which
+        // do not check it) had run on, with a stale `op_at`.
+        self.stop = false;
+        self.taken = false;
+        self.mem.code_written = false;
         let trap = self.flags.tf();
         // RF lasts for one instruction (it is cleared when that instruction completes, unless
         // the instruction loaded EFLAGS itself); run that instruction alone.
