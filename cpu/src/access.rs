@@ -114,7 +114,7 @@ impl<B: Bus> Cpu<B> {
 
     /// [`Cpu::seg_check`] without the fault: the linear address, or None.
     #[inline(always)]
-    fn seg_ok(&self, seg: u8, off: u32, size: u32, need: u8) -> Option<u32> {
+    pub(crate) fn seg_ok(&self, seg: u8, off: u32, size: u32, need: u8) -> Option<u32> {
         let s = self.seg.get(seg as usize)?;
         if s.rw & need == 0 || off < s.lo || (off as u64 + size as u64 - 1) > s.hi as u64 {
             return None;
@@ -227,7 +227,7 @@ impl<B: Bus> Cpu<B> {
 
     /// A write through the host TLB, counted for `--stats`; false on a miss.
     #[inline(always)]
-    fn host_write_hit(&mut self, lin: u32, size: u8, v: u32) -> bool {
+    pub(crate) fn host_write_hit(&mut self, lin: u32, size: u8, v: u32) -> bool {
         let hit = match size {
             1 => self.mem.host_write::<1>(lin, self.cpl, v),
             2 => self.mem.host_write::<2>(lin, self.cpl, v),
@@ -241,7 +241,7 @@ impl<B: Bus> Cpu<B> {
 
     /// A read through the host TLB, counted for `--stats`; None on a miss.
     #[inline(always)]
-    fn host_read_hit(&mut self, lin: u32, size: u8) -> Option<u32> {
+    pub(crate) fn host_read_hit(&mut self, lin: u32, size: u8) -> Option<u32> {
         let v = match size {
             1 => self.mem.host_read::<1>(lin, self.cpl),
             2 => self.mem.host_read::<2>(lin, self.cpl),

@@ -124,6 +124,46 @@ fn binary_reg_mem<B: Bus, const K: u8, const S: u8, const F: u8>(
 /// form `F`: what [`binary`] does for these forms, in the same order of checks and faults,
 /// without its operand-kind dispatch (kernel code is full of `cmp $0, 8(%ebx)` and
 /// `orl %eax, (%edx)`; in diverse code a shared handler's kind branches mispredict).
+fn binary_mem_for<B: Bus, const K: u8, const S: u8, const IMM: bool, const F: u8>(
+) -> crate::decode::Exec<B> {
+    threaded_fast!(
+        binary_mem_fast::<B, K, S, IMM, F>,
+        binary_mem::<B, K, S, IMM, F>
+    )
+}
+
+/// The fast path of [`binary_mem`] (see `decode::threaded_fast!`): the operand read, and
+/// for the writing operations written, through the host TLB.
+fn binary_mem_fast<B: Bus, const K: u8, const S: u8, const IMM: bool, const F: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> bool {
+    let src = reg_or_imm::<B, S, IMM>(cpu, op);
+    let ea = cpu.ea_as::<F>(op);
+    let (dst, res) = if K == CMP || K == TEST {
+        let Some(dst) = cpu.read_fast(op.seg, ea, S) else {
+            return false;
+        };
+        (dst, compute::<B, K>(cpu, dst, src) & mask(S))
+    } else {
+        let Some(lin) = cpu.seg_ok(op.seg, ea, S as u32, crate::regs::SEG_WRITE) else {
+            return false;
+        };
+        if !cpu.mem.host_writable(lin, cpu.cpl, S as u32) {
+            return false;
+        }
+        let Some(dst) = cpu.host_read_hit(lin, S) else {
+            return false;
+        };
+        let res = compute::<B, K>(cpu, dst, src) & mask(S);
+        let written = cpu.host_write_hit(lin, S, res);
+        debug_assert!(written, "host_writable said the store would hit");
+        (dst, res)
+    };
+    flags_of::<B, K>(cpu, S, dst, src, res);
+    true
+}
+
 fn binary_mem<B: Bus, const K: u8, const S: u8, const IMM: bool, const F: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
@@ -165,14 +205,14 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
         () => {{
             let base = ea_form(op) == EA_BASE;
             match (op.b == Kind::Imm, op.size, base) {
-                (false, 1, _) => threaded!(binary_mem::<B, K, 1, false, EA_ANY>),
-                (false, 2, _) => threaded!(binary_mem::<B, K, 2, false, EA_ANY>),
-                (false, 4, true) => threaded!(binary_mem::<B, K, 4, false, EA_BASE>),
-                (false, 4, false) => threaded!(binary_mem::<B, K, 4, false, EA_ANY>),
-                (true, 1, _) => threaded!(binary_mem::<B, K, 1, true, EA_ANY>),
-                (true, 2, _) => threaded!(binary_mem::<B, K, 2, true, EA_ANY>),
-                (true, 4, true) => threaded!(binary_mem::<B, K, 4, true, EA_BASE>),
-                (true, 4, false) => threaded!(binary_mem::<B, K, 4, true, EA_ANY>),
+                (false, 1, _) => binary_mem_for::<B, K, 1, false, EA_ANY>(),
+                (false, 2, _) => binary_mem_for::<B, K, 2, false, EA_ANY>(),
+                (false, 4, true) => binary_mem_for::<B, K, 4, false, EA_BASE>(),
+                (false, 4, false) => binary_mem_for::<B, K, 4, false, EA_ANY>(),
+                (true, 1, _) => binary_mem_for::<B, K, 1, true, EA_ANY>(),
+                (true, 2, _) => binary_mem_for::<B, K, 2, true, EA_ANY>(),
+                (true, 4, true) => binary_mem_for::<B, K, 4, true, EA_BASE>(),
+                (true, 4, false) => binary_mem_for::<B, K, 4, true, EA_ANY>(),
                 _ => threaded!(binary::<B, K>),
             }
         }};

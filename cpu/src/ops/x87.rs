@@ -154,8 +154,8 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ex
         (4, 0 | 1 | 4..=7, true) => arith_mem_for::<B, true>(reg),
         (1, 0, true) => threaded_fast!(fld_mem_fast::<B, false>, fld_mem::<B, false>),
         (5, 0, true) => threaded_fast!(fld_mem_fast::<B, true>, fld_mem::<B, true>),
-        (5, 2, true) => threaded!(fst_m64::<B, false>),
-        (5, 3, true) => threaded!(fst_m64::<B, true>),
+        (5, 2, true) => threaded_fast!(fst_m64_fast::<B, false>, fst_m64::<B, false>),
+        (5, 3, true) => threaded_fast!(fst_m64_fast::<B, true>, fst_m64::<B, true>),
         (1, 2 | 3, true) => threaded!(fst_mem_real),
         _ => return None,
     })
@@ -545,6 +545,29 @@ fn fst_m64<B: Bus, const POP: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), 
         }
     }
     fst_mem_real(cpu, op)
+}
+
+/// The fast path of [`fst_m64`]: the destination inside the segment and writable through
+/// the host TLB (checked first, so the store cannot miss once ST(0) is converted).
+fn fst_m64_fast<B: Bus, const POP: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    if !fast_ready(cpu) {
+        return false;
+    }
+    let ea = cpu.ea(op);
+    let Some(lin) = cpu.seg_ok(op.seg, ea, 8, crate::regs::SEG_WRITE) else {
+        return false;
+    };
+    if !cpu.mem.host_writable(lin, cpu.cpl, 8) {
+        return false;
+    }
+    record_mem(cpu, op, ea);
+    let Some(v) = cpu.fpu.fst_f64_fast_default(POP) else {
+        return false;
+    };
+    let stored = cpu.mem.host_write64(lin, cpu.cpl, v);
+    debug_assert!(stored, "host_writable said the store would hit");
+    cpu.count_host_hit();
+    true
 }
 
 fn record_mem<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32) {
