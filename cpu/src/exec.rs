@@ -128,9 +128,12 @@ impl<B: Bus> Cpu<B> {
                 };
                 self.eip = entry.wrapping_add(first.next_off as u32);
                 let r = (first.exec)(self, ops, 0);
+                // Set by the op that faulted or stopped; clamped so that a stale index could
+                // only misplace EIP, never index out of the block.
+                let at = self.op_at.min(ops.len() - 1);
                 if let Err(e) = r {
-                    let op = &ops[self.op_at];
-                    self.icount -= (ops.len() - 1 - self.op_at) as u64;
+                    let op = &ops[at];
+                    self.icount -= (ops.len() - 1 - at) as u64;
                     self.eip = entry
                         .wrapping_add(op.next_off as u32)
                         .wrapping_sub(op.len as u32);
@@ -140,7 +143,7 @@ impl<B: Bus> Cpu<B> {
                     return self.exception(e);
                 }
                 if self.stop {
-                    self.icount -= (ops.len() - 1 - self.op_at) as u64;
+                    self.icount -= (ops.len() - 1 - at) as u64;
                     self.note_hot(lin, base);
                     self.stop = false;
                     if self.taken {
