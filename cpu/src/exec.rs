@@ -378,9 +378,9 @@ impl<B: Bus> Cpu<B> {
                     if last.aux == 0 {
                         // The plain op becomes a run of one: its register in the lowest nibble.
                         last.exec = if push {
-                            crate::decode::threaded!(crate::ops::stack::push_run::<B>)
+                            crate::ops::stack::push_run_for::<B>()
                         } else {
-                            crate::decode::threaded!(crate::ops::stack::pop_run::<B>)
+                            crate::ops::stack::pop_run_for::<B>()
                         };
                         last.imm = last.ra as u32 & 7;
                         last.aux = 1;

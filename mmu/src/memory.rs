@@ -385,6 +385,12 @@ impl Memory {
         self.host.write(lin, cpl, n).is_some()
     }
 
+    /// Whether the host TLB maps `n` bytes at `lin` for reading by `cpl` (all in one page).
+    #[inline(always)]
+    pub fn host_read_ok(&self, lin: u32, cpl: u8, n: u32) -> bool {
+        self.host.read(lin, cpl, n).is_some()
+    }
+
     /// A write of the low `N` bytes of `v` at linear `lin` by CPL `cpl` if the host TLB maps
     /// it for writing (RAM, outside the ROM shadow, no decoded code); false if not, nothing
     /// written.

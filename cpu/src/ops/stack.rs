@@ -48,6 +48,55 @@ pub fn pop_reg<B: Bus, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), 
 /// three or four registers in a row). It stays exact: a fault in the first push is the op's
 /// fault; a fault in a later one, a write to code, or single-stepping ends the run after the
 /// pushes done (see [`Cpu::end_run`]), and the run loop goes on at the next push.
+pub(crate) fn push_run_for<B: Bus>() -> crate::decode::Exec<B> {
+    crate::decode::threaded_fast!(push_run_fast::<B>, push_run::<B>)
+}
+
+/// The fast path of [`push_run`]: the whole run's bytes inside SS and in one page the host
+/// TLB maps for writing, so every push goes through (checked once, before the first).
+fn push_run_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let n = op.aux as u32;
+    if cpu.single_insn || !cpu.stack32() {
+        return false;
+    }
+    let low = cpu.r[Reg::Esp as usize].wrapping_sub(4 * n);
+    match cpu.seg_ok(SegReg::Ss as u8, low, 4 * n, crate::regs::SEG_WRITE) {
+        Some(lin) if cpu.mem.host_writable(lin, cpu.cpl, 4 * n) => {}
+        _ => return false,
+    }
+    for j in 0..n {
+        let v = cpu.r[(op.imm >> (4 * j)) as usize & 7];
+        let pushed = cpu.push_fast(4, v);
+        debug_assert!(pushed, "the run's range was checked");
+    }
+    cpu.end_run(op, n);
+    true
+}
+
+pub(crate) fn pop_run_for<B: Bus>() -> crate::decode::Exec<B> {
+    crate::decode::threaded_fast!(pop_run_fast::<B>, pop_run::<B>)
+}
+
+/// The fast path of [`pop_run`], as [`push_run_fast`].
+fn pop_run_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
+    let n = op.aux as u32;
+    if cpu.single_insn || !cpu.stack32() {
+        return false;
+    }
+    let esp = cpu.r[Reg::Esp as usize];
+    match cpu.seg_ok(SegReg::Ss as u8, esp, 4 * n, crate::regs::SEG_READ) {
+        Some(lin) if cpu.mem.host_read_ok(lin, cpu.cpl, 4 * n) => {}
+        _ => return false,
+    }
+    for j in 0..n {
+        let v = cpu.pop_fast(4);
+        debug_assert!(v.is_some(), "the run's range was checked");
+        cpu.r[(op.imm >> (4 * j)) as usize & 7] = v.unwrap_or(0);
+    }
+    cpu.end_run(op, n);
+    true
+}
+
 pub fn push_run<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let n = if cpu.single_insn { 1 } else { op.aux as u32 };
     for j in 0..n {
