@@ -61,13 +61,7 @@ pub fn thread_fast<
     if !fast(cpu, &ops[i]) {
         return thread_slow(cpu, ops, i, h);
     }
-    match ops.get(i + 1) {
-        Some(next) => {
-            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
-            (next.exec)(cpu, ops, i + 1)
-        }
-        None => Ok(()),
-    }
+    run_next(cpu, ops, i + 1)
 }
 
 /// The full path of a [`threaded_fast!`] op, kept out of line: inlined, its calls would make
@@ -80,6 +74,19 @@ pub fn thread_slow<B: Bus, H: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     h: H,
 ) -> Result<(), Exc> {
     thread(cpu, ops, i, h)
+}
+
+/// Sets EIP for op `i` (the block's entry EIP plus the op's end offset) and jumps to it; past
+/// the end of `ops`, returns.
+#[inline(always)]
+fn run_next<B: Bus>(cpu: &mut Cpu<B>, ops: &[Op<B>], i: usize) -> Result<(), Exc> {
+    match ops.get(i) {
+        Some(next) => {
+            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
+            (next.exec)(cpu, ops, i)
+        }
+        None => Ok(()),
+    }
 }
 
 /// Runs op `i` of `ops` with `h`, then hands over to op `i + 1`. A fault or a stop (taken
@@ -102,13 +109,7 @@ pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
         cpu.op_at = i;
         return Ok(());
     }
-    match ops.get(i + 1) {
-        Some(next) => {
-            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
-            (next.exec)(cpu, ops, i + 1)
-        }
-        None => Ok(()),
-    }
+    run_next(cpu, ops, i + 1)
 }
 
 /// What an operand is. Registers are numbered in encoding order within their size.

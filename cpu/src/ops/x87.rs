@@ -146,16 +146,16 @@ fn special<B: Bus>(esc_op: u8, modrm: u8, mem: bool) -> Option<crate::decode::Ex
         (0, 0 | 1 | 4..=7, false) => arith_reg_for::<B, false, false>(reg, modrm & 7),
         (4, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, false>(reg, modrm & 7),
         (6, 0 | 1 | 4..=7, false) => arith_reg_for::<B, true, true>(reg, modrm & 7),
-        (1, 0, false) => threaded_fast!(fld_sti_fast, fld_sti),
+        (1, 0, false) => threaded_fast!(fld_sti_fast, fld_sti_general),
         (1, 1, false) => fxch_for(modrm & 7),
-        (1, 7, false) if modrm == 0xFA => threaded_fast!(fsqrt_fast, fsqrt),
+        (1, 7, false) if modrm == 0xFA => threaded_fast!(fsqrt_fast, fsqrt_general),
         (5, 2 | 3, false) => threaded!(fst_sti),
         (0, 0 | 1 | 4..=7, true) => arith_mem_for::<B, false>(reg),
         (4, 0 | 1 | 4..=7, true) => arith_mem_for::<B, true>(reg),
         (1, 0, true) => threaded_fast!(fld_mem_fast::<B, false>, fld_mem::<B, false>),
         (5, 0, true) => threaded_fast!(fld_mem_fast::<B, true>, fld_mem::<B, true>),
-        (5, 2, true) => threaded_fast!(fst_m64_fast::<B, false>, fst_m64::<B, false>),
-        (5, 3, true) => threaded_fast!(fst_m64_fast::<B, true>, fst_m64::<B, true>),
+        (5, 2, true) => threaded_fast!(fst_m64_fast::<B, false>, fst_mem_real),
+        (5, 3, true) => threaded_fast!(fst_m64_fast::<B, true>, fst_mem_real),
         (1, 2 | 3, true) => threaded!(fst_mem_real),
         _ => return None,
     })
@@ -204,25 +204,6 @@ fn arith_reg_i<B: Bus, const REG: u8, const STI: bool, const POP: bool>(
     }
 }
 
-/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
-/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field and `I`
-/// the register number, so each operation and register gets its own handler with only its own
-/// fast path and no variable shifts. The fast path is a leaf; any
-/// other case (#NM, a pending exception, special operands or results, other precision or
-/// rounding) goes to [`arith_reg_general`] with nothing changed.
-fn arith_reg<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
-    cpu: &mut Cpu<B>,
-    op: &Op<B>,
-) -> Result<(), Exc> {
-    let (f, dst, src) = arith_operands::<REG, STI>(I);
-    fast_or(
-        cpu,
-        op,
-        |fpu| fpu.farith_fast_default(f, dst, src, POP),
-        arith_reg_general::<B, REG, STI, POP>,
-    )
-}
-
 #[inline(always)]
 fn arith_operands<const REG: u8, const STI: bool>(i: u8) -> (FOp, u8, u8) {
     let f = match REG {
@@ -256,9 +237,11 @@ fn fast_ready<B: Bus>(cpu: &Cpu<B>) -> bool {
     cpu.cr0 & (CR0_EM | CR0_TS) == 0 && cpu.fpu.fast_ready()
 }
 
-/// The fast half of [`fast_or`] on its own, for `decode::threaded_fast!`: false, with
-/// nothing changed but the record the general path makes again, sends the op to its full
-/// handler.
+/// The shared shape of the register forms' fast paths (`decode::threaded_fast!`): with EM/TS
+/// clear and the default control word, `fast` does the whole instruction or declines with
+/// nothing changed. The instruction is recorded first (fewer values live across the
+/// arithmetic): should the fast path not apply, the general handler goes ahead without an
+/// exception (nothing is pending under the default control word) and records the same.
 #[inline(always)]
 fn fast_only<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, fast: impl FnOnce(&mut Fpu) -> bool) -> bool {
     if !fast_ready(cpu) {
@@ -272,10 +255,15 @@ fn arith_reg_t<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I:
 ) -> crate::decode::Exec<B> {
     threaded_fast!(
         arith_reg_fast::<B, REG, STI, POP, I>,
-        arith_reg::<B, REG, STI, POP, I>
+        arith_reg_general::<B, REG, STI, POP>
     )
 }
 
+/// D8 C0+i..F8+i: ST(0) = ST(0) op ST(i); DC/DE C0+i..F8+i: ST(i) = ST(i) op ST(0) (DE
+/// pops), with SUB/SUBR and DIV/DIVR swapped in the encoding. `REG` is the reg field and `I`
+/// the register number, so each operation and register gets its own fast path with no
+/// variable shifts; any other case (#NM, a pending exception, special operands or results,
+/// other precision or rounding) goes to [`arith_reg_general`] with nothing changed.
 fn arith_reg_fast<B: Bus, const REG: u8, const STI: bool, const POP: bool, const I: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
@@ -284,19 +272,24 @@ fn arith_reg_fast<B: Bus, const REG: u8, const STI: bool, const POP: bool, const
     fast_only(cpu, op, |fpu| fpu.farith_fast_default(f, dst, src, POP))
 }
 
+/// D9 C0+i: FLD ST(i) when ST(i) is full and ST(7) empty.
 fn fld_sti_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
     fast_only(cpu, op, |fpu| fpu.fld_st_fast(op.imm as u8 & 7))
 }
 
+/// D9 FA: FSQRT of a positive normal ST(0).
 fn fsqrt_fast<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
     fast_only(cpu, op, Fpu::fsqrt_fast_default)
 }
 
+/// D9 C8+i: FXCH ST(i), one per register (`I`): FXCH is a few loads and stores, and a
+/// constant register number saves a good part of the rest.
 fn fxch_fast<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
     fast_only(cpu, op, |fpu| fpu.fxch_fast(I))
 }
 
-/// The fast path of [`arith_mem`]: the operand read through the host TLB.
+/// FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR m32/m64 with the operation and size fixed, the fast path
+/// ([`arith_mem_real`] is the full one): the operand read through the host TLB.
 fn arith_mem_fast<B: Bus, const REG: u8, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
     let Some(src) = mem_operand_fast::<B, DBL>(cpu, op) else {
         return false;
@@ -338,27 +331,6 @@ fn read_real_fast<B: Bus, const DBL: bool>(cpu: &mut Cpu<B>, op: &Op<B>, ea: u32
     })
 }
 
-/// The shared shape of the hot handlers: with EM/TS clear and the default control word,
-/// `fast` does the whole instruction or declines with nothing changed, and `general` runs it
-/// through the full model. The instruction is recorded first (fewer values live across the
-/// arithmetic): should the fast path not apply, the general path goes ahead without an
-/// exception (nothing is pending under the default control word) and records the same.
-#[inline(always)]
-fn fast_or<B: Bus>(
-    cpu: &mut Cpu<B>,
-    op: &Op<B>,
-    fast: impl FnOnce(&mut Fpu) -> bool,
-    general: crate::decode::Handler<B>,
-) -> Result<(), Exc> {
-    if fast_ready(cpu) {
-        record(cpu, op, None);
-        if fast(&mut cpu.fpu) {
-            return Ok(());
-        }
-    }
-    general(cpu, op)
-}
-
 /// The general path of a register form: #NM and pending exceptions, the operation, the
 /// last-instruction record.
 #[inline(always)]
@@ -368,24 +340,9 @@ fn general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, f: impl FnOnce(&mut Fpu)) -> Re
     finish(cpu, op)
 }
 
-/// D9 C0+i: FLD ST(i); the fast path when ST(i) is full and ST(7) empty.
-fn fld_sti<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    fast_or(
-        cpu,
-        op,
-        |fpu| fpu.fld_st_fast(op.imm as u8 & 7),
-        fld_sti_general,
-    )
-}
-
 #[inline(never)]
 fn fld_sti_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     general(cpu, op, |fpu| fpu.fld_st(op.imm as u8 & 7))
-}
-
-/// D9 FA: FSQRT; the fast path for a positive normal ST(0) under the default control word.
-fn fsqrt<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    fast_or(cpu, op, Fpu::fsqrt_fast_default, fsqrt_general)
 }
 
 #[inline(never)]
@@ -396,21 +353,15 @@ fn fsqrt_general<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 /// The FXCH ST(i) handler for `i`.
 fn fxch_for<B: Bus>(i: u8) -> crate::decode::Exec<B> {
     match i {
-        0 => threaded_fast!(fxch_fast::<B, 0>, fxch::<B, 0>),
-        1 => threaded_fast!(fxch_fast::<B, 1>, fxch::<B, 1>),
-        2 => threaded_fast!(fxch_fast::<B, 2>, fxch::<B, 2>),
-        3 => threaded_fast!(fxch_fast::<B, 3>, fxch::<B, 3>),
-        4 => threaded_fast!(fxch_fast::<B, 4>, fxch::<B, 4>),
-        5 => threaded_fast!(fxch_fast::<B, 5>, fxch::<B, 5>),
-        6 => threaded_fast!(fxch_fast::<B, 6>, fxch::<B, 6>),
-        _ => threaded_fast!(fxch_fast::<B, 7>, fxch::<B, 7>),
+        0 => threaded_fast!(fxch_fast::<B, 0>, fxch_general),
+        1 => threaded_fast!(fxch_fast::<B, 1>, fxch_general),
+        2 => threaded_fast!(fxch_fast::<B, 2>, fxch_general),
+        3 => threaded_fast!(fxch_fast::<B, 3>, fxch_general),
+        4 => threaded_fast!(fxch_fast::<B, 4>, fxch_general),
+        5 => threaded_fast!(fxch_fast::<B, 5>, fxch_general),
+        6 => threaded_fast!(fxch_fast::<B, 6>, fxch_general),
+        _ => threaded_fast!(fxch_fast::<B, 7>, fxch_general),
     }
-}
-
-/// D9 C8+i: FXCH ST(i), one handler per register (`I`): FXCH is a few loads and stores, and
-/// a constant register number saves a good part of the rest.
-fn fxch<B: Bus, const I: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    fast_or(cpu, op, |fpu| fpu.fxch_fast(I), fxch_general)
 }
 
 #[inline(never)]
@@ -453,32 +404,13 @@ fn read_real_as<B: Bus, const DBL: bool>(
 /// The m32 (D8) or m64 (DC, `DBL`) arithmetic handler for reg field `reg` (not 2 or 3).
 fn arith_mem_for<B: Bus, const DBL: bool>(reg: u8) -> crate::decode::Exec<B> {
     match reg {
-        0 => threaded_fast!(arith_mem_fast::<B, 0, DBL>, arith_mem::<B, 0, DBL>),
-        1 => threaded_fast!(arith_mem_fast::<B, 1, DBL>, arith_mem::<B, 1, DBL>),
-        4 => threaded_fast!(arith_mem_fast::<B, 4, DBL>, arith_mem::<B, 4, DBL>),
-        5 => threaded_fast!(arith_mem_fast::<B, 5, DBL>, arith_mem::<B, 5, DBL>),
-        6 => threaded_fast!(arith_mem_fast::<B, 6, DBL>, arith_mem::<B, 6, DBL>),
-        _ => threaded_fast!(arith_mem_fast::<B, 7, DBL>, arith_mem::<B, 7, DBL>),
+        0 => threaded_fast!(arith_mem_fast::<B, 0, DBL>, arith_mem_real),
+        1 => threaded_fast!(arith_mem_fast::<B, 1, DBL>, arith_mem_real),
+        4 => threaded_fast!(arith_mem_fast::<B, 4, DBL>, arith_mem_real),
+        5 => threaded_fast!(arith_mem_fast::<B, 5, DBL>, arith_mem_real),
+        6 => threaded_fast!(arith_mem_fast::<B, 6, DBL>, arith_mem_real),
+        _ => threaded_fast!(arith_mem_fast::<B, 7, DBL>, arith_mem_real),
     }
-}
-
-/// FADD/FMUL/FSUB/FSUBR/FDIV/FDIVR m32/m64 with the operation and size fixed: the fast
-/// path under the default control word with normal operands, the general handler otherwise
-/// (which reads the operand again; a read has no side effect once it has not faulted).
-fn arith_mem<B: Bus, const REG: u8, const DBL: bool>(
-    cpu: &mut Cpu<B>,
-    op: &Op<B>,
-) -> Result<(), Exc> {
-    if fast_ready(cpu) {
-        let ea = cpu.ea(op);
-        let src = read_real_as::<B, DBL>(cpu, op, ea)?;
-        record_mem(cpu, op, ea);
-        let (f, _, _) = arith_operands::<REG, false>(0);
-        if cpu.fpu.farith_mem_fast_default(f, src) {
-            return Ok(());
-        }
-    }
-    arith_mem_real(cpu, op)
 }
 
 /// D8 /r, DC /r (not the compares): ST(0) = ST(0) op m32/m64 real.
@@ -529,25 +461,7 @@ fn fst_mem_real<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-/// DD /2, DD /3: FST/FSTP m64 real. Under the default control word, with ST(0) a normal
-/// number that stays one in double precision and the destination mapped in the host TLB
-/// for writing, the whole store runs here: one segment check and no out-of-line probe.
-/// Otherwise [`fst_mem_real`] does it (nothing changed yet but the same record).
-fn fst_m64<B: Bus, const POP: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if fast_ready(cpu) {
-        let ea = cpu.ea(op);
-        let lin = cpu.lin_w(op.seg, ea, 8)?;
-        if cpu.mem.host_writable(lin, cpu.cpl, 8) {
-            record_mem(cpu, op, ea);
-            if let Some(v) = cpu.fpu.fst_f64_fast_default(POP) {
-                return cpu.write_u64_at(lin, v);
-            }
-        }
-    }
-    fst_mem_real(cpu, op)
-}
-
-/// The fast path of [`fst_m64`]: the destination inside the segment and writable through
+/// DD /2, DD /3: FST/FSTP m64 real, the fast path ([`fst_mem_real`] is the full one): the destination inside the segment and writable through
 /// the host TLB (checked first, so the store cannot miss once ST(0) is converted).
 fn fst_m64_fast<B: Bus, const POP: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> bool {
     if !fast_ready(cpu) {
