@@ -43,8 +43,34 @@ macro_rules! threaded_fast {
 }
 pub(crate) use threaded_fast;
 
+/// Like [`threaded!`] for a handler that works on registers only: it neither reads nor
+/// writes EIP and never stops the block (it may fault: the block loop then sets EIP from
+/// the op). Such an op skips setting EIP before it and checking for a stop after it; EIP is
+/// set only when it is the block's last op (see [`thread_pure`]).
+macro_rules! threaded_pure {
+    ($h:expr) => {
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
+            $crate::decode::thread_pure(cpu, ops, i, $h)
+        }) as $crate::decode::Exec<B>
+    };
+}
+pub(crate) use threaded_pure;
+
+/// A conditional branch that does not end its block: when `$cond` holds, `$taken` runs as a
+/// full handler (EIP set, and it stops the block); otherwise the op is register-only, as
+/// with [`threaded_pure!`] (see [`thread_branch`]).
+macro_rules! threaded_branch {
+    ($cond:expr, $taken:expr) => {
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
+            $crate::decode::thread_branch(cpu, ops, i, $cond, $taken)
+        }) as $crate::decode::Exec<B>
+    };
+}
+pub(crate) use threaded_branch;
+
 /// See [`threaded_fast!`]. A fast path only touches registers and host-TLB-mapped data (no
-/// code), so it neither faults nor stops the block.
+/// code), so it neither faults nor stops the block. It does not see EIP either, except as
+/// the block's last op (a CALL or RET), where EIP is set before it as for a full handler.
 #[inline(always)]
 pub fn thread_fast<
     B: Bus,
@@ -58,6 +84,10 @@ pub fn thread_fast<
     h: H,
 ) -> Result<(), Exc> {
     debug_assert!(!cpu.stop, "a stop is handled by the op that raised it");
+    let last = i + 1 == ops.len();
+    if last {
+        cpu.eip = cpu.op_eip(&ops[i]);
+    }
     if !fast(cpu, &ops[i]) {
         return thread_slow(cpu, ops, i, h);
     }
@@ -76,24 +106,20 @@ pub fn thread_slow<B: Bus, H: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     thread(cpu, ops, i, h)
 }
 
-/// Sets EIP for op `i` (the block's entry EIP plus the op's end offset) and jumps to it; past
-/// the end of `ops`, returns.
+/// Jumps to op `i`; past the end of `ops`, returns.
 #[inline(always)]
 fn run_next<B: Bus>(cpu: &mut Cpu<B>, ops: &[Op<B>], i: usize) -> Result<(), Exc> {
     match ops.get(i) {
-        Some(next) => {
-            cpu.eip = cpu.block_entry.wrapping_add(next.next_off as u32);
-            (next.exec)(cpu, ops, i)
-        }
+        Some(next) => (next.exec)(cpu, ops, i),
         None => Ok(()),
     }
 }
 
-/// Runs op `i` of `ops` with `h`, then hands over to op `i + 1`. A fault or a stop (taken
-/// branch, write to code, state the run loop must see) returns with the op's index in
-/// `Cpu::op_at`; the end of `ops` returns too. EIP is set before each op from the block's
-/// entry EIP and the op's end offset, as the block loop did. Depth without the tail call
-/// (debug builds) is bounded by the block's length.
+/// Runs op `i` of `ops` with `h`, then hands over to op `i + 1`. EIP is set first, to the
+/// block's entry EIP plus the op's end offset (what the handler sees as the next
+/// instruction's address). A fault or a stop (taken branch, write to code, state the run
+/// loop must see) returns with the op's index in `Cpu::op_at`; the end of `ops` returns
+/// too. Depth without the tail call (debug builds) is bounded by the block's length.
 #[inline(always)]
 pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     cpu: &mut Cpu<B>,
@@ -101,6 +127,7 @@ pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     i: usize,
     h: F,
 ) -> Result<(), Exc> {
+    cpu.eip = cpu.op_eip(&ops[i]);
     if let Err(e) = h(cpu, &ops[i]) {
         cpu.op_at = i;
         return Err(e);
@@ -110,6 +137,48 @@ pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
         return Ok(());
     }
     run_next(cpu, ops, i + 1)
+}
+
+/// See [`threaded_pure!`]: runs op `i` with `h` and hands over to op `i + 1` with no EIP
+/// update and no stop check; the block's last op leaves EIP after itself.
+#[inline(always)]
+pub fn thread_pure<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
+    cpu: &mut Cpu<B>,
+    ops: &[Op<B>],
+    i: usize,
+    h: F,
+) -> Result<(), Exc> {
+    if let Err(e) = h(cpu, &ops[i]) {
+        cpu.op_at = i;
+        return Err(e);
+    }
+    debug_assert!(!cpu.stop, "a register-only op stopped the block");
+    match ops.get(i + 1) {
+        Some(next) => (next.exec)(cpu, ops, i + 1),
+        None => {
+            cpu.eip = cpu.op_eip(&ops[i]);
+            Ok(())
+        }
+    }
+}
+
+/// See [`threaded_branch!`].
+#[inline(always)]
+pub fn thread_branch<
+    B: Bus,
+    C: FnOnce(&Cpu<B>) -> bool,
+    F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>,
+>(
+    cpu: &mut Cpu<B>,
+    ops: &[Op<B>],
+    i: usize,
+    cond: C,
+    taken: F,
+) -> Result<(), Exc> {
+    if cond(cpu) {
+        return thread(cpu, ops, i, taken);
+    }
+    thread_pure(cpu, ops, i, |_, _| Ok(()))
 }
 
 /// What an operand is. Registers are numbered in encoding order within their size.
@@ -202,6 +271,8 @@ impl<B: Bus> Op<B> {
 
     /// Runs this op alone (tests, and the specialised-handler checks).
     pub fn run(&self, cpu: &mut Cpu<B>) -> Result<(), Exc> {
+        // A block of this op alone, entered so that the op's end is the current EIP.
+        cpu.block_entry = cpu.eip.wrapping_sub(self.next_off as u32);
         (self.exec)(cpu, std::slice::from_ref(self), 0)
     }
 
@@ -689,7 +760,7 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> crate::decode::Exec<B> {
         | M::Prefetchnta
         | M::Prefetcht0
         | M::Prefetcht1
-        | M::Prefetcht2 => threaded!(data::nop),
+        | M::Prefetcht2 => threaded_pure!(data::nop),
         M::Salc => threaded!(data::salc),
         M::Bound if op.b == Kind::Mem => threaded!(data::bound),
         M::Wait => threaded!(x87::wait),

@@ -121,12 +121,12 @@ impl<B: Bus> Cpu<B> {
                 let mut taken = false;
                 // The ops run each other in order (`decode::thread`) until one stops the
                 // block (a taken branch, a restart, a fault) or the last has run. EIP is the
-                // entry's plus the op's end offset. Not wrapped at 64 KiB in 16-bit code:
+                // entry's plus the op's end offset, set for the ops that look at it and after
+                // the last (`decode::thread`). Not wrapped at 64 KiB in 16-bit code:
                 // running past the CS limit faults (SDM).
                 let Some(first) = ops.first() else {
                     break 'chain;
                 };
-                self.eip = entry.wrapping_add(first.next_off as u32);
                 let r = (first.exec)(self, ops, 0);
                 // Set by the op that faulted or stopped; clamped so that a stale index could
                 // only misplace EIP, never index out of the block.

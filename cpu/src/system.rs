@@ -246,6 +246,13 @@ impl<B: Bus> Cpu<B> {
         (0xF_0000..0x10_0000).contains(&lin).then_some(lin)
     }
 
+    /// The EIP after `op` in the running block (its entry EIP plus the op's end offset):
+    /// what EIP holds while the op's handler runs, for ops that do not keep it up to date.
+    #[inline(always)]
+    pub(crate) fn op_eip(&self, op: &crate::decode::Op<B>) -> u32 {
+        self.block_entry.wrapping_add(op.next_off as u32)
+    }
+
     #[inline]
     pub(crate) fn cs(&self) -> &Seg {
         &self.seg[SegReg::Cs as usize]

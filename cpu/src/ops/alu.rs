@@ -3,7 +3,7 @@
 use super::mask;
 use crate::access::{ea_form, EA_ANY, EA_BASE};
 use crate::decode::Op;
-use crate::decode::{threaded, threaded_fast};
+use crate::decode::{threaded, threaded_fast, threaded_pure};
 use crate::exception::Exc;
 use crate::flags::LazyOp;
 use crate::{Bus, Cpu};
@@ -222,17 +222,17 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
             const K: u8 = $k;
             match (op.a, op.b, op.size) {
                 (Kind::Reg, Kind::Reg, 1) if op.size2 == 1 => {
-                    threaded!(binary_reg::<B, K, 1, false>)
+                    threaded_pure!(binary_reg::<B, K, 1, false>)
                 }
                 (Kind::Reg, Kind::Reg, 2) if op.size2 == 2 => {
-                    threaded!(binary_reg::<B, K, 2, false>)
+                    threaded_pure!(binary_reg::<B, K, 2, false>)
                 }
                 (Kind::Reg, Kind::Reg, 4) if op.size2 == 4 => {
-                    threaded!(binary_reg::<B, K, 4, false>)
+                    threaded_pure!(binary_reg::<B, K, 4, false>)
                 }
-                (Kind::Reg, Kind::Imm, 1) => threaded!(binary_reg::<B, K, 1, true>),
-                (Kind::Reg, Kind::Imm, 2) => threaded!(binary_reg::<B, K, 2, true>),
-                (Kind::Reg, Kind::Imm, 4) => threaded!(binary_reg::<B, K, 4, true>),
+                (Kind::Reg, Kind::Imm, 1) => threaded_pure!(binary_reg::<B, K, 1, true>),
+                (Kind::Reg, Kind::Imm, 2) => threaded_pure!(binary_reg::<B, K, 2, true>),
+                (Kind::Reg, Kind::Imm, 4) => threaded_pure!(binary_reg::<B, K, 4, true>),
                 (Kind::Reg, Kind::Mem, 1) if op.size2 == 1 => {
                     binary_reg_mem_for::<B, K, 1, EA_ANY>()
                 }
@@ -268,12 +268,12 @@ pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode
 pub fn select_incdec<B: Bus>(is_inc: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (op.a, op.size, is_inc) {
-        (Kind::Reg, 1, true) => threaded!(incdec_reg::<B, 1, true>),
-        (Kind::Reg, 2, true) => threaded!(incdec_reg::<B, 2, true>),
-        (Kind::Reg, 4, true) => threaded!(incdec_reg::<B, 4, true>),
-        (Kind::Reg, 1, false) => threaded!(incdec_reg::<B, 1, false>),
-        (Kind::Reg, 2, false) => threaded!(incdec_reg::<B, 2, false>),
-        (Kind::Reg, 4, false) => threaded!(incdec_reg::<B, 4, false>),
+        (Kind::Reg, 1, true) => threaded_pure!(incdec_reg::<B, 1, true>),
+        (Kind::Reg, 2, true) => threaded_pure!(incdec_reg::<B, 2, true>),
+        (Kind::Reg, 4, true) => threaded_pure!(incdec_reg::<B, 4, true>),
+        (Kind::Reg, 1, false) => threaded_pure!(incdec_reg::<B, 1, false>),
+        (Kind::Reg, 2, false) => threaded_pure!(incdec_reg::<B, 2, false>),
+        (Kind::Reg, 4, false) => threaded_pure!(incdec_reg::<B, 4, false>),
         (_, _, true) => threaded!(inc::<B>),
         (_, _, false) => threaded!(dec::<B>),
     }
@@ -318,12 +318,12 @@ pub fn dec<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn select_neg_not<B: Bus>(is_neg: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (is_neg, op.a, op.size) {
-        (true, Kind::Reg, 1) => threaded!(neg_reg::<B, 1>),
-        (true, Kind::Reg, 2) => threaded!(neg_reg::<B, 2>),
-        (true, Kind::Reg, 4) => threaded!(neg_reg::<B, 4>),
-        (false, Kind::Reg, 1) => threaded!(not_reg::<B, 1>),
-        (false, Kind::Reg, 2) => threaded!(not_reg::<B, 2>),
-        (false, Kind::Reg, 4) => threaded!(not_reg::<B, 4>),
+        (true, Kind::Reg, 1) => threaded_pure!(neg_reg::<B, 1>),
+        (true, Kind::Reg, 2) => threaded_pure!(neg_reg::<B, 2>),
+        (true, Kind::Reg, 4) => threaded_pure!(neg_reg::<B, 4>),
+        (false, Kind::Reg, 1) => threaded_pure!(not_reg::<B, 1>),
+        (false, Kind::Reg, 2) => threaded_pure!(not_reg::<B, 2>),
+        (false, Kind::Reg, 4) => threaded_pure!(not_reg::<B, 4>),
         (true, ..) => threaded!(neg::<B>),
         (false, ..) => threaded!(not::<B>),
     }

@@ -1,7 +1,7 @@
 //! Bit tests and scans, SETcc, CMOVcc, BSWAP.
 
 use super::{mask, sext};
-use crate::decode::threaded;
+use crate::decode::{threaded, threaded_pure};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{CF, ZF};
@@ -130,19 +130,19 @@ pub fn select_cc<B: Bus>(cmov: bool, op: &Op<B>) -> crate::decode::Exec<B> {
         ($($cc:literal)*) => {
             match (cmov, op.aux & 15, op.size, op.b == Kind::Mem, op.a == Kind::Mem) {
                 $(
-                    (false, $cc, _, _, false) => threaded!(setcc_reg::<B, $cc>),
+                    (false, $cc, _, _, false) => threaded_pure!(setcc_reg::<B, $cc>),
                     (false, $cc, _, _, true) => threaded!(setcc_mem::<B, $cc>),
-                    (true, $cc, 2, false, _) => threaded!(cmovcc::<B, $cc, 2, false>),
+                    (true, $cc, 2, false, _) => threaded_pure!(cmovcc::<B, $cc, 2, false>),
                     (true, $cc, 2, true, _) => threaded!(cmovcc::<B, $cc, 2, true>),
-                    (true, $cc, _, false, _) => threaded!(cmovcc::<B, $cc, 4, false>),
+                    (true, $cc, _, false, _) => threaded_pure!(cmovcc::<B, $cc, 4, false>),
                     (true, $cc, _, true, _) => threaded!(cmovcc::<B, $cc, 4, true>),
                 )*
                 // Condition 15 (G), the only one left.
-                (false, _, _, _, false) => threaded!(setcc_reg::<B, 15>),
+                (false, _, _, _, false) => threaded_pure!(setcc_reg::<B, 15>),
                 (false, _, _, _, true) => threaded!(setcc_mem::<B, 15>),
-                (true, _, 2, false, _) => threaded!(cmovcc::<B, 15, 2, false>),
+                (true, _, 2, false, _) => threaded_pure!(cmovcc::<B, 15, 2, false>),
                 (true, _, 2, true, _) => threaded!(cmovcc::<B, 15, 2, true>),
-                (true, _, _, false, _) => threaded!(cmovcc::<B, 15, 4, false>),
+                (true, _, _, false, _) => threaded_pure!(cmovcc::<B, 15, 4, false>),
                 (true, _, _, true, _) => threaded!(cmovcc::<B, 15, 4, true>),
             }
         };

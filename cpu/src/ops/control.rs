@@ -2,7 +2,7 @@
 
 use super::mask;
 use crate::decode::Op;
-use crate::decode::{threaded, threaded_fast};
+use crate::decode::{threaded, threaded_branch, threaded_fast};
 use crate::exception::{self, Exc};
 use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
@@ -30,8 +30,8 @@ pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Exec<B> {
     macro_rules! pick {
         ($($n:literal)*) => {
             match (cc, osize) {
-                $(($n, 4) => threaded!(jcc_cc::<B, $n, 4>),)*
-                $(($n, _) => threaded!(jcc_cc::<B, $n, 2>),)*
+                $(($n, 4) => threaded_branch!(|c: &Cpu<B>| c.cond($n), jcc_to::<B, 4>),)*
+                $(($n, _) => threaded_branch!(|c: &Cpu<B>| c.cond($n), jcc_to::<B, 2>),)*
                 _ => threaded!(jcc::<B>),
             }
         };
@@ -61,12 +61,11 @@ fn jcc_taken<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
-fn jcc_cc<B: Bus, const CC: u8, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if cpu.cond(CC) {
-        near_to(cpu, cpu.eip.wrapping_add(op.imm), O)?;
-        cpu.stop = true;
-        cpu.taken = true;
-    }
+/// A Jcc whose condition holds, with the operand size fixed: see `decode::threaded_branch!`.
+fn jcc_to<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    near_to(cpu, cpu.eip.wrapping_add(op.imm), O)?;
+    cpu.stop = true;
+    cpu.taken = true;
     Ok(())
 }
 

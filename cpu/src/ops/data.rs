@@ -2,7 +2,7 @@
 
 use super::{mask, sext};
 use crate::access::{ea_form, EA_ANY, EA_BASE};
-use crate::decode::{threaded, threaded_fast};
+use crate::decode::{threaded, threaded_fast, threaded_pure};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{self, LazyOp};
@@ -107,9 +107,9 @@ pub fn select_mov<B: Bus>(op: &Op<B>) -> crate::decode::Exec<B> {
     macro_rules! by_size {
         ($f:ident) => {
             match op.size {
-                1 => threaded!($f::<B, 1>),
-                2 => threaded!($f::<B, 2>),
-                _ => threaded!($f::<B, 4>),
+                1 => threaded_pure!($f::<B, 1>),
+                2 => threaded_pure!($f::<B, 2>),
+                _ => threaded_pure!($f::<B, 4>),
             }
         };
     }
@@ -166,10 +166,10 @@ pub fn mov_from_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
     match (signed, op.b, op.size2) {
-        (false, Kind::Reg, 1) => threaded!(movx_reg::<B, false, 1>),
-        (false, Kind::Reg, 2) => threaded!(movx_reg::<B, false, 2>),
-        (true, Kind::Reg, 1) => threaded!(movx_reg::<B, true, 1>),
-        (true, Kind::Reg, 2) => threaded!(movx_reg::<B, true, 2>),
+        (false, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, false, 1>),
+        (false, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, false, 2>),
+        (true, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, true, 1>),
+        (true, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, true, 2>),
         (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 1, EA_BASE>(),
         (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 2, EA_BASE>(),
         (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, true, 1, EA_BASE>(),
@@ -237,9 +237,9 @@ pub fn movsx<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 /// LEA by operand size, the 32-bit base+displacement form apart (`MOV reg, reg + disp`).
 pub fn select_lea<B: Bus>(op: &Op<B>) -> crate::decode::Exec<B> {
     match (op.size, ea_form(op)) {
-        (4, EA_BASE) => threaded!(lea::<B, 4, EA_BASE>),
-        (4, _) => threaded!(lea::<B, 4, EA_ANY>),
-        _ => threaded!(lea::<B, 2, EA_ANY>),
+        (4, EA_BASE) => threaded_pure!(lea::<B, 4, EA_BASE>),
+        (4, _) => threaded_pure!(lea::<B, 4, EA_ANY>),
+        _ => threaded_pure!(lea::<B, 2, EA_ANY>),
     }
 }
 

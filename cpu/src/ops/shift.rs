@@ -4,7 +4,7 @@
 //! cleared.
 
 use super::{mask, sext, sign};
-use crate::decode::threaded;
+use crate::decode::{threaded, threaded_pure};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::regs::Reg;
@@ -56,9 +56,9 @@ pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Exec<B> {
         ($($k:literal)*) => {
             match (k, op.a, op.size) {
                 $(
-                    ($k, Kind::Reg, 1) => threaded!(shift_reg::<B, $k, 1>),
-                    ($k, Kind::Reg, 2) => threaded!(shift_reg::<B, $k, 2>),
-                    ($k, Kind::Reg, 4) => threaded!(shift_reg::<B, $k, 4>),
+                    ($k, Kind::Reg, 1) => threaded_pure!(shift_reg::<B, $k, 1>),
+                    ($k, Kind::Reg, 2) => threaded_pure!(shift_reg::<B, $k, 2>),
+                    ($k, Kind::Reg, 4) => threaded_pure!(shift_reg::<B, $k, 4>),
                 )*
                 (0, ..) => threaded!(rol::<B>),
                 (1, ..) => threaded!(ror::<B>),

@@ -512,7 +512,7 @@ pub fn esc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 #[inline(always)]
 fn record<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>, data: Option<(u16, u64)>) {
     let cs = cpu.seg[crate::SegReg::Cs as usize].sel;
-    cpu.fpu.record(cs, cpu.eip, op.imm);
+    cpu.fpu.record(cs, cpu.op_eip(op), op.imm);
     if let Some((ds, dp)) = data {
         cpu.fpu.set_last_data(ds, dp);
     }
@@ -893,6 +893,8 @@ mod tests {
                     b.mem.write_u32(0x1000, v as u32);
                     b.mem.write_u32(0x1004, (v >> 32) as u32);
                     let ra = op.run(&mut a);
+                    // `esc` runs outside a block: enter one as `Op::run` does.
+                    b.block_entry = b.eip.wrapping_sub(op.next_off as u32);
                     let rb = esc(&mut b, &op);
                     assert_eq!(ra.is_ok(), rb.is_ok(), "{esc_op} {modrm:02x}");
                     assert_eq!(a.fpu, b.fpu, "escape {esc_op} modrm {modrm:02x}");
