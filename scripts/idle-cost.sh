@@ -14,8 +14,8 @@
 # emu runs as `emu run --snapshot` does by default (display on, paced to wall time), built
 # with the release profile; EMU_BIN names another emu binary. QEMU gets the same guest RAM
 # (128 MiB) and its curses display, which shows the same VGA text screen (-nographic, noted
-# in the JSON, when this QEMU has no curses). QEMU is left out, with a note in the JSON, when
-# qemu-system-i386 is missing (testdata/traces/setup.sh installs it).
+# in the JSON, when this QEMU has no curses). QEMU is installed first when missing and this
+# runs as root (testdata/traces/setup.sh); otherwise it is left out, with a note in the JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60
@@ -41,6 +41,9 @@ emu_cmd=("$emu" run --memory "$ram_mib" --snapshot "$disk")
 notes=()
 have_qemu=1
 qemu_cmd=()
+if ! command -v qemu-system-i386 >/dev/null && [ "$(id -u)" = 0 ]; then
+    sh testdata/traces/setup.sh >&2 || true
+fi
 if command -v qemu-system-i386 >/dev/null; then
     display=(-display curses)
     if ! qemu-system-i386 -display help 2>/dev/null | grep -qx curses; then
