@@ -309,7 +309,7 @@ impl<B: Bus> Op<B> {
 /// that may raise an interrupt, mode and table registers, segment loads).
 pub fn ends_block<B: Bus>(ins: &Instruction, op: &Op<B>) -> bool {
     ins.is_invalid()
-        // Jcc is the exception: its handler stops the block when taken (see `jcc_taken`).
+        // Jcc is the exception: its handler stops the block when taken (see `control::jcc_to`).
         || (ins.flow_control() != iced_x86::FlowControl::Next && !ins.is_jcc_short_or_near())
         || matches!(
             ins.mnemonic(),

@@ -51,17 +51,9 @@ fn jmp_rel_o<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Ex
     near_to(cpu, cpu.eip.wrapping_add(op.imm), O)
 }
 
-/// A taken conditional branch: Jcc does not end its block (the not-taken path runs on in
-/// it), so a taken one stops the block here.
-#[inline(always)]
-fn jcc_taken<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    near_to(cpu, cpu.eip.wrapping_add(op.imm), op.osize)?;
-    cpu.stop = true;
-    cpu.taken = true;
-    Ok(())
-}
-
-/// A Jcc whose condition holds, with the operand size fixed: see `decode::threaded_branch!`.
+/// A taken conditional branch, with the operand size fixed: Jcc does not end its block (the
+/// not-taken path runs on in it), so a taken one stops the block here (see
+/// `decode::threaded_branch!`).
 fn jcc_to<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     near_to(cpu, cpu.eip.wrapping_add(op.imm), O)?;
     cpu.stop = true;
@@ -70,10 +62,11 @@ fn jcc_to<B: Bus, const O: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> 
 }
 
 pub fn jcc<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    if cpu.cond(op.aux) {
-        return jcc_taken(cpu, op);
+    match (cpu.cond(op.aux), op.osize) {
+        (false, _) => Ok(()),
+        (true, 4) => jcc_to::<B, 4>(cpu, op),
+        (true, _) => jcc_to::<B, 2>(cpu, op),
     }
-    Ok(())
 }
 
 /// The count register of LOOP/JCXZ: CX or ECX by address size.
