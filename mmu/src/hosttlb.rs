@@ -31,6 +31,10 @@ struct Slot {
     global: bool,
 }
 
+/// A slot's entry in [`HostTlb::local`] and in [`HostTlb::kept`].
+const LOCAL: u8 = 1;
+const KEPT: u8 = 2;
+
 const EMPTY: Slot = Slot {
     read: NONE,
     write: NONE,
@@ -41,10 +45,13 @@ const EMPTY: Slot = Slot {
 pub struct HostTlb {
     /// A fixed-size table, so an index masked to its size needs no bounds check.
     slots: Box<[Slot; SLOTS]>,
-    /// Slots filled since the last flush, each once (`listed`), so a flush (one per CR3
-    /// load) touches only those.
-    filled: Vec<u16>,
-    listed: Box<[bool; SLOTS]>,
+    /// Slots filled from a non-global entry since the last flush, and slots ever filled from
+    /// a global one, each listed once per list (`listed`: [`LOCAL`], [`KEPT`]), so a CR3
+    /// load touches only the first and the global kernel pages are not walked on every
+    /// context switch.
+    local: Vec<u16>,
+    kept: Vec<u16>,
+    listed: Box<[u8; SLOTS]>,
 }
 
 impl Default for HostTlb {
@@ -68,8 +75,9 @@ impl HostTlb {
     pub fn new() -> HostTlb {
         HostTlb {
             slots: Box::new([EMPTY; SLOTS]),
-            filled: Vec::with_capacity(SLOTS),
-            listed: Box::new([false; SLOTS]),
+            local: Vec::with_capacity(SLOTS),
+            kept: Vec::with_capacity(SLOTS),
+            listed: Box::new([0; SLOTS]),
         }
     }
 
@@ -100,9 +108,15 @@ impl HostTlb {
     /// mapping: [`crate::Memory`]'s fast path reads and writes through a hit unchecked.
     pub fn fill(&mut self, lin: u32, cpl: u8, ram: u32, write: bool, global: bool) {
         let i = slot_of(lin);
-        if !self.listed[i] {
-            self.listed[i] = true;
-            self.filled.push(i as u16);
+        let list = if global { KEPT } else { LOCAL };
+        if self.listed[i] & list == 0 {
+            self.listed[i] |= list;
+            if global {
+                &mut self.kept
+            } else {
+                &mut self.local
+            }
+            .push(i as u16);
         }
         let t = tag(lin, cpl);
         let delta = ram.wrapping_sub(lin & !0xFFF);
@@ -120,17 +134,24 @@ impl HostTlb {
     }
 
     /// Forgets everything, or everything but global pages when `keep_global` (a CR3 load).
+    /// A slot filled from a non-global entry since the last flush is in the local list; a
+    /// global fill there since is in the kept list too, and stays.
     pub fn flush(&mut self, keep_global: bool) {
-        let (slots, listed) = (&mut self.slots, &mut self.listed);
-        self.filled.retain(|&i| {
-            let s = &mut slots[i as usize];
-            let keep = keep_global && s.global && s.read != NONE;
-            if !keep {
+        for &i in &self.local {
+            let s = &mut self.slots[i as usize];
+            if !keep_global || !s.global {
                 *s = EMPTY;
-                listed[i as usize] = false;
             }
-            keep
-        });
+            self.listed[i as usize] &= !LOCAL;
+        }
+        self.local.clear();
+        if !keep_global {
+            for &i in &self.kept {
+                self.slots[i as usize] = EMPTY;
+                self.listed[i as usize] = 0;
+            }
+            self.kept.clear();
+        }
     }
 
     /// Forgets every linear page in `lin`'s slot (INVLPG).
@@ -141,7 +162,7 @@ impl HostTlb {
     /// Forgets all write permissions (a page became code: its stores must take the slow
     /// path, wherever it is mapped).
     pub fn flush_writes(&mut self) {
-        for &i in &self.filled {
+        for &i in self.local.iter().chain(&self.kept) {
             self.slots[i as usize].write = NONE;
         }
     }
@@ -179,5 +200,31 @@ mod tests {
         assert_eq!(t.write(0xC000_1004, 0, 4), Some(0x2004), "global kept");
         t.flush(false);
         assert_eq!(t.read(0xC000_1004, 0, 4), None);
+    }
+
+    #[test]
+    fn cr3_flush_walks_only_non_global_fills() {
+        let mut t = HostTlb::new();
+        t.fill(0xC000_0000, 0, 0x1000, true, true);
+        t.fill(0x0804_8000, 3, 0x2000, true, false);
+        t.flush(true);
+        assert_eq!((t.local.len(), t.kept.len()), (0, 1));
+        assert_eq!(t.read(0xC000_0004, 0, 4), Some(0x1004));
+        assert_eq!(t.read(0x0804_8000, 3, 4), None);
+        // The global page's slot refilled from a non-global entry: the next flush drops it.
+        t.fill(0xC000_0000, 0, 0x3000, true, false);
+        t.flush(true);
+        assert_eq!(t.read(0xC000_0004, 0, 4), None);
+        // Refilled global for the same page: kept; flush_writes reaches it through `kept`.
+        t.fill(0xC000_0000, 0, 0x3000, true, false);
+        t.fill(0xC000_0000, 0, 0x3000, true, true);
+        t.flush(true);
+        assert_eq!(t.write(0xC000_0004, 0, 4), Some(0x3004));
+        t.flush_writes();
+        assert_eq!(t.write(0xC000_0004, 0, 4), None);
+        assert_eq!(t.read(0xC000_0004, 0, 4), Some(0x3004));
+        t.flush(false);
+        assert!(t.local.is_empty() && t.kept.is_empty());
+        assert_eq!(t.read(0xC000_0004, 0, 4), None);
     }
 }

@@ -1,6 +1,6 @@
 //! The TLB: direct-indexed by linear page number, each entry holding the physical page and
-//! what the mapping allows, so a hit costs one tag compare and one permission test. A list of
-//! filled slots makes a flush proportional to what was cached, not to the table size.
+//! what the mapping allows, so a hit costs one tag compare and one permission test. Lists of
+//! filled slots make a flush proportional to what it drops, not to the table size.
 
 use crate::paging::Translation;
 
@@ -12,6 +12,10 @@ pub const READ_USER: u8 = 2;
 pub const WRITE_SUPER: u8 = 4;
 pub const WRITE_USER: u8 = 8;
 const GLOBAL: u8 = 16;
+
+/// A slot's entry in [`Tlb::local`] and in [`Tlb::kept`].
+const LOCAL: u8 = 1;
+const KEPT: u8 = 2;
 
 /// The permission bit an access needs: a write or a read, by a user or a supervisor
 /// (the user bits are the supervisor ones shifted by one).
@@ -31,10 +35,13 @@ struct Entry {
 pub struct Tlb {
     /// A fixed-size table, so a slot index masked to its size needs no bounds check.
     entries: Box<[Entry; SLOTS]>,
-    /// Slots that may hold an entry, each listed once (`listed`), so a CR3 flush visits
-    /// only those, in place, without sorting or allocating.
-    filled: Vec<u16>,
-    listed: Box<[bool; SLOTS]>,
+    /// Slots filled with a non-global entry since the last flush, and slots ever filled with
+    /// a global one, each listed once per list (`listed`: [`LOCAL`], [`KEPT`]). A CR3 flush
+    /// visits only the first: the kernel's global pages, which it keeps, are not walked
+    /// again on every context switch.
+    local: Vec<u16>,
+    kept: Vec<u16>,
+    listed: Box<[u8; SLOTS]>,
     pub hits: u64,
     pub misses: u64,
     /// Count hits (for `--stats`); off by default because a counter bumped on every memory
@@ -58,8 +65,9 @@ impl Tlb {
                     perm: 0,
                 }; SLOTS],
             ),
-            filled: Vec::with_capacity(SLOTS),
-            listed: Box::new([false; SLOTS]),
+            local: Vec::with_capacity(SLOTS),
+            kept: Vec::with_capacity(SLOTS),
+            listed: Box::new([0; SLOTS]),
             hits: 0,
             misses: 0,
             count_hits: false,
@@ -112,9 +120,15 @@ impl Tlb {
         if t.global {
             perm |= GLOBAL;
         }
-        if !self.listed[slot] {
-            self.listed[slot] = true;
-            self.filled.push(slot as u16);
+        let list = if t.global { KEPT } else { LOCAL };
+        if self.listed[slot] & list == 0 {
+            self.listed[slot] |= list;
+            if t.global {
+                &mut self.kept
+            } else {
+                &mut self.local
+            }
+            .push(slot as u16);
         }
         self.entries[slot] = Entry {
             tag: vpn + 1,
@@ -133,17 +147,24 @@ impl Tlb {
     }
 
     /// CR3 reload: drops everything but global entries (when `keep_global`).
+    /// A slot whose entry is non-global was filled with it after the last flush, so it is
+    /// in the local list; a global entry there now is in the kept list too, and stays.
     pub fn flush(&mut self, keep_global: bool) {
-        let (entries, listed) = (&mut self.entries, &mut self.listed);
-        self.filled.retain(|&slot| {
-            let e = &mut entries[slot as usize];
-            let keep = e.tag != 0 && keep_global && e.perm & GLOBAL != 0;
-            if !keep {
+        for &slot in &self.local {
+            let e = &mut self.entries[slot as usize];
+            if !keep_global || e.perm & GLOBAL == 0 {
                 e.tag = 0;
-                listed[slot as usize] = false;
             }
-            keep
-        });
+            self.listed[slot as usize] &= !LOCAL;
+        }
+        self.local.clear();
+        if !keep_global {
+            for &slot in &self.kept {
+                self.entries[slot as usize].tag = 0;
+                self.listed[slot as usize] = 0;
+            }
+            self.kept.clear();
+        }
     }
 }
 
@@ -194,13 +215,26 @@ mod tests {
         tlb.insert(0xC000_0000, &t(0x2000, true, false));
         tlb.flush(true);
         assert_eq!(tlb.lookup(0xC000_0000, READ_USER), None);
-        // Each slot is listed once however often it is refilled.
+        // Each slot is listed once per list however often it is refilled.
         for _ in 0..100 {
-            tlb.insert(0x0800_0000, &t(0x3000, true, true));
-            tlb.flush_page(0x0800_0000);
+            tlb.insert(0x0800_1000, &t(0x3000, true, true));
+            tlb.insert(0x0800_1000, &t(0x3000, true, false));
+            tlb.flush_page(0x0800_1000);
         }
-        assert_eq!(tlb.filled.len(), 1);
+        // Slot 0 (0xC000_0000) is kept; slot 1 is in both lists.
+        assert_eq!((tlb.local.len(), tlb.kept.len()), (1, 2));
+        // A CR3 flush walks only the non-global fills and keeps the global entries.
+        tlb.insert(0x0900_2000, &t(0x4000, true, true));
+        tlb.flush(true);
+        assert_eq!((tlb.local.len(), tlb.kept.len()), (0, 3));
+        assert_eq!(tlb.lookup(0x0900_2000, READ_USER), Some(0x4000));
+        // A global slot refilled as non-global is listed again and dropped by the next one.
+        tlb.insert(0x0900_2000, &t(0x5000, true, false));
+        tlb.flush(true);
+        assert_eq!(tlb.lookup(0x0900_2000, READ_USER), None);
+        tlb.insert(0x0900_2000, &t(0x4000, true, true));
         tlb.flush(false);
-        assert!(tlb.filled.is_empty());
+        assert!(tlb.local.is_empty() && tlb.kept.is_empty());
+        assert_eq!(tlb.lookup(0x0900_2000, READ_USER), None);
     }
 }
