@@ -20,21 +20,19 @@ const WAYS: usize = 4;
 /// No second page.
 pub(crate) const NO_PAGE: u32 = u32::MAX;
 
+/// One cached block: 64 bytes on one cache line, so a chained lookup (its links, its
+/// generations, its span) touches one line.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Block {
     pub key: u64,
     pub phys: u32,
     pub gen: u32,
-    /// Page of the last instruction when it straddles a page boundary.
-    pub phys2: u32,
+    /// Generation of the page of the last instruction when it straddles a page boundary
+    /// (`span.phys2`).
     pub gen2: u32,
-    pub start: u32,
-    pub len: u32,
-    /// The block ends in a near branch to its own start (a loop in one block).
-    pub self_loop: bool,
-    /// The block leaves CS, mode and privilege unchanged: it ends in a near jump, call or
-    /// return, or was cut before its next instruction (size limit, page end).
-    pub near_exit: bool,
+    /// What running it needs, ready to hand out.
+    pub span: Span,
     /// The last two blocks that ran after this one (keys and indices), so most lookups
     /// skip the hash table: a loop or a call/return pair chains through these.
     pub next_key: [u64; 2],
@@ -49,14 +47,16 @@ pub(crate) struct Block {
 pub(crate) struct Span {
     pub start: u32,
     pub len: u32,
+    /// Page of the last instruction when it straddles a page boundary, else [`NO_PAGE`].
     pub phys2: u32,
     /// [`SELF_LOOP`] and [`NEAR_EXIT`].
     pub flags: u32,
 }
 
-/// The block ends in a near branch to its own start.
+/// The block ends in a near branch to its own start (a loop in one block).
 pub(crate) const SELF_LOOP: u32 = 1;
-/// The block ends in a near jump, call or return.
+/// The block leaves CS, mode and privilege unchanged: it ends in a near jump, call or
+/// return, or was cut before its next instruction (size limit, page end).
 pub(crate) const NEAR_EXIT: u32 = 2;
 
 impl Span {
@@ -68,17 +68,6 @@ impl Span {
     #[inline(always)]
     pub(crate) fn near_exit(&self) -> bool {
         self.flags & NEAR_EXIT != 0
-    }
-}
-
-impl Block {
-    pub(crate) fn span(&self) -> Span {
-        Span {
-            start: self.start,
-            len: self.len,
-            phys2: self.phys2,
-            flags: ((self.self_loop as u32) * SELF_LOOP) | ((self.near_exit as u32) * NEAR_EXIT),
-        }
     }
 }
 
@@ -163,10 +152,11 @@ impl<B: Bus> BlockCache<B> {
         self.table.fill(EMPTY_SET);
     }
 
-    /// Finds a still-valid block for `key`: first among the last block's two successors
-    /// (inlined; most lookups end here), then in the table.
+    /// Finds a still-valid block for `key`, by index: first among the last block's two
+    /// successors (inlined; most lookups end here), then in the table. An index, not the
+    /// span, so both halves hand it back in a register.
     #[inline(always)]
-    pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<Span> {
+    pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<u32> {
         let prev = self.last;
         self.prev = prev;
         let chained = match self.blocks.get(prev as usize) {
@@ -186,7 +176,7 @@ impl<B: Bus> BlockCache<B> {
     /// The table half of [`BlockCache::lookup`]; a hit becomes the last block's newest
     /// successor.
     #[inline(never)]
-    fn lookup_table(&mut self, key: u64, mem: &Memory, prev: u32) -> Option<Span> {
+    fn lookup_table(&mut self, key: u64, mem: &Memory, prev: u32) -> Option<u32> {
         self.last = NO_BLOCK;
         let set = self.table.get(set_of(key))?;
         let i = set.0.iter().find(|w| w.key == key)?.idx;
@@ -205,16 +195,32 @@ impl<B: Bus> BlockCache<B> {
 
     /// Block `idx` if no write has touched its code since it was decoded.
     #[inline(always)]
-    fn validate(&mut self, idx: u32, mem: &Memory) -> Option<Span> {
+    fn validate(&mut self, idx: u32, mem: &Memory) -> Option<u32> {
         self.last = NO_BLOCK;
         let b = self.blocks.get(idx as usize)?;
-        if mem.code_gen(b.phys) != b.gen || (b.phys2 != NO_PAGE && mem.code_gen(b.phys2) != b.gen2)
+        if mem.code_gen(b.phys) != b.gen
+            || (b.span.phys2 != NO_PAGE && mem.code_gen(b.span.phys2) != b.gen2)
         {
             self.invalidations += 1;
             return None;
         }
         self.last = idx;
-        Some(b.span())
+        Some(idx)
+    }
+
+    /// The span of block `idx` (from [`BlockCache::lookup`]); an empty one, which runs
+    /// nothing, for an index that names no block.
+    #[inline(always)]
+    pub(crate) fn span(&self, idx: u32) -> Span {
+        self.blocks.get(idx as usize).map_or(
+            Span {
+                start: 0,
+                len: 0,
+                phys2: NO_PAGE,
+                flags: 0,
+            },
+            |b| b.span,
+        )
     }
 
     /// The block [`BlockCache::lookup`] just returned cannot run here after all (its second

@@ -2,7 +2,7 @@
 
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Register};
 
-use crate::block::{Block, BlockCache, Span, NO_PAGE};
+use crate::block::{Block, BlockCache, Span, NEAR_EXIT, NO_PAGE, SELF_LOOP};
 use crate::decode::{build, Op};
 use crate::exception::{self, Exc};
 use crate::{Bus, Cpu};
@@ -95,13 +95,12 @@ impl<B: Bus> Cpu<B> {
         let key = phys as u64 | mode;
         let mut blk = if !self.block_cache_enabled {
             cache.flush_small();
-            self.decode_block(cache, lin, phys, key, 1).span()
+            self.decode_block(cache, lin, phys, key, 1).span
         } else if let Some(b) = self.lookup_checked(cache, key, lin) {
             self.stats.block_hits += 1;
             b
         } else {
-            self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS)
-                .span()
+            self.decode_block(cache, lin, phys, key, MAX_BLOCK_OPS).span
         };
         self.flags_loaded = false;
         'chain: loop {
@@ -128,10 +127,10 @@ impl<B: Bus> Cpu<B> {
                     break 'chain;
                 };
                 let r = (first.exec)(self, ops, 0);
-                // Set by the op that faulted or stopped; clamped so that a stale index could
-                // only misplace EIP, never index out of the block.
-                let at = self.op_at.min(ops.len() - 1);
                 if let Err(e) = r {
+                    // Set by the op that faulted; clamped so that a stale index could only
+                    // misplace EIP, never index out of the block.
+                    let at = self.op_at.min(ops.len() - 1);
                     let op = &ops[at];
                     self.icount -= (ops.len() - 1 - at) as u64;
                     self.eip = entry
@@ -143,6 +142,7 @@ impl<B: Bus> Cpu<B> {
                     return self.exception(e);
                 }
                 if self.stop {
+                    let at = self.op_at.min(ops.len() - 1);
                     self.icount -= (ops.len() - 1 - at) as u64;
                     self.note_hot(lin, base);
                     self.stop = false;
@@ -160,17 +160,24 @@ impl<B: Bus> Cpu<B> {
                 if !taken {
                     self.note_hot(lin, base);
                 }
-                // Whatever follows, the run loop would first check these (in its order).
-                if single
-                    || !(blk.near_exit() || taken)
-                    || self.icount >= end
-                    || self.shutdown
-                    || self.halted
-                    || self.int_shadow
-                    || self.trap.is_some()
-                    || self.flags.tf()
-                    || (self.flags.iff() && self.bus.irq_pending())
-                {
+                // Of what the run loop checks before a block, only the budget and an
+                // interrupt can change here: an op that halts, sets an interrupt shadow or a
+                // firmware trap, loads TF or shuts down either stops its block untaken (the
+                // break above) or ends it in a far or non-branch exit (`near_exit` clear).
+                let go_on = !single
+                    && (blk.near_exit() || taken)
+                    && self.icount < end
+                    && !(self.flags.iff() && self.bus.irq_pending());
+                debug_assert!(
+                    !go_on
+                        || !(self.shutdown
+                            || self.halted
+                            || self.int_shadow
+                            || self.trap.is_some()
+                            || self.flags.tf()),
+                    "a run-loop event went unnoticed between chained blocks"
+                );
+                if !go_on {
                     break 'chain;
                 }
                 if !((blk.self_loop() || taken) && self.eip == entry) {
@@ -246,7 +253,8 @@ impl<B: Bus> Cpu<B> {
     /// where it did.
     #[inline(always)]
     fn lookup_checked(&mut self, cache: &mut BlockCache<B>, key: u64, lin: u32) -> Option<Span> {
-        let b = cache.lookup(key, &self.mem)?;
+        let i = cache.lookup(key, &self.mem)?;
+        let b = cache.span(i);
         if b.phys2 != NO_PAGE && !self.second_page_same(lin, b.phys2) {
             cache.unlink_last();
             return None;
@@ -406,12 +414,13 @@ impl<B: Bus> Cpu<B> {
             key,
             phys,
             gen,
-            phys2,
             gen2,
-            start,
-            len: n as u32,
-            self_loop,
-            near_exit,
+            span: Span {
+                start,
+                len: n as u32,
+                phys2,
+                flags: (self_loop as u32 * SELF_LOOP) | (near_exit as u32 * NEAR_EXIT),
+            },
             next_key: [crate::block::NO_KEY; 2],
             next_idx: [0; 2],
         };
