@@ -13,17 +13,18 @@ use crate::{Bus, Cpu};
 pub type Handler<B> = fn(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>;
 
 /// What an op runs: its [`Handler`] (inlined where small), then the next op of the block
-/// with a jump in tail position (see [`thread`]). `ops` is the block (or the part of it that
-/// runs) and `i` this op's index in it.
-pub type Exec<B> = fn(&mut Cpu<B>, &[Op<B>], usize) -> Result<(), Exc>;
+/// with a jump in tail position (see [`thread`]). `ops` is the rest of the block to run,
+/// this op first: two argument registers, not three with an index, leave the handlers one
+/// more scratch register, and the next op is one pointer step away.
+pub type Exec<B> = fn(&mut Cpu<B>, &[Op<B>]) -> Result<(), Exc>;
 
 /// The [`Exec`] entry point of a handler named by path: threaded dispatch, where each op
 /// jumps to the next op's entry point itself, so every handler has its own indirect jump
 /// (predicted for what usually follows it) and no call returns to a central loop in between.
 macro_rules! threaded {
     ($h:expr) => {
-        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
-            $crate::decode::thread(cpu, ops, i, $h)
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>]| {
+            $crate::decode::thread(cpu, ops, $h)
         }) as $crate::decode::Exec<B>
     };
 }
@@ -36,8 +37,8 @@ pub(crate) use threaded;
 /// registers.
 macro_rules! threaded_fast {
     ($fast:expr, $h:expr) => {
-        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
-            $crate::decode::thread_fast(cpu, ops, i, $fast, $h)
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>]| {
+            $crate::decode::thread_fast(cpu, ops, $fast, $h)
         }) as $crate::decode::Exec<B>
     };
 }
@@ -49,8 +50,8 @@ pub(crate) use threaded_fast;
 /// set only when it is the block's last op (see [`thread_pure`]).
 macro_rules! threaded_pure {
     ($h:expr) => {
-        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
-            $crate::decode::thread_pure(cpu, ops, i, $h)
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>]| {
+            $crate::decode::thread_pure(cpu, ops, $h)
         }) as $crate::decode::Exec<B>
     };
 }
@@ -61,8 +62,8 @@ pub(crate) use threaded_pure;
 /// with [`threaded_pure!`] (see [`thread_branch`]).
 macro_rules! threaded_branch {
     ($cond:expr, $taken:expr) => {
-        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>], i: usize| {
-            $crate::decode::thread_branch(cpu, ops, i, $cond, $taken)
+        (|cpu: &mut $crate::Cpu<B>, ops: &[$crate::decode::Op<B>]| {
+            $crate::decode::thread_branch(cpu, ops, $cond, $taken)
         }) as $crate::decode::Exec<B>
     };
 }
@@ -79,19 +80,20 @@ pub fn thread_fast<
 >(
     cpu: &mut Cpu<B>,
     ops: &[Op<B>],
-    i: usize,
     fast: F,
     h: H,
 ) -> Result<(), Exc> {
     debug_assert!(!cpu.stop, "a stop is handled by the op that raised it");
-    let last = i + 1 == ops.len();
-    if last {
-        cpu.eip = cpu.op_eip(&ops[i]);
+    let Some((op, rest)) = ops.split_first() else {
+        return Ok(());
+    };
+    if rest.is_empty() {
+        cpu.eip = cpu.op_eip(op);
     }
-    if !fast(cpu, &ops[i]) {
-        return thread_slow(cpu, ops, i, h);
+    if !fast(cpu, op) {
+        return thread_slow(cpu, ops, h);
     }
-    run_next(cpu, ops, i + 1)
+    run_next(cpu, rest)
 }
 
 /// The full path of a [`threaded_fast!`] op, kept out of line: inlined, its calls would make
@@ -100,63 +102,67 @@ pub fn thread_fast<
 pub fn thread_slow<B: Bus, H: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     cpu: &mut Cpu<B>,
     ops: &[Op<B>],
-    i: usize,
     h: H,
 ) -> Result<(), Exc> {
-    thread(cpu, ops, i, h)
+    thread(cpu, ops, h)
 }
 
-/// Jumps to op `i`; past the end of `ops`, returns.
+/// Jumps to the first op of `rest`; at the end of the block, returns.
 #[inline(always)]
-fn run_next<B: Bus>(cpu: &mut Cpu<B>, ops: &[Op<B>], i: usize) -> Result<(), Exc> {
-    match ops.get(i) {
-        Some(next) => (next.exec)(cpu, ops, i),
+fn run_next<B: Bus>(cpu: &mut Cpu<B>, rest: &[Op<B>]) -> Result<(), Exc> {
+    match rest.first() {
+        Some(next) => (next.exec)(cpu, rest),
         None => Ok(()),
     }
 }
 
-/// Runs op `i` of `ops` with `h`, then hands over to op `i + 1`. EIP is set first, to the
-/// block's entry EIP plus the op's end offset (what the handler sees as the next
+/// Runs the first op of `ops` with `h`, then hands over to the next. EIP is set first, to
+/// the block's entry EIP plus the op's end offset (what the handler sees as the next
 /// instruction's address). A fault or a stop (taken branch, write to code, state the run
-/// loop must see) returns with the op's index in `Cpu::op_at`; the end of `ops` returns
-/// too. Depth without the tail call (debug builds) is bounded by the block's length.
+/// loop must see) returns with the number of ops from this one to the block's end in
+/// `Cpu::op_left`; the end of the block returns too. Depth without the tail call (debug
+/// builds) is bounded by the block's length.
 #[inline(always)]
 pub fn thread<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     cpu: &mut Cpu<B>,
     ops: &[Op<B>],
-    i: usize,
     h: F,
 ) -> Result<(), Exc> {
-    cpu.eip = cpu.op_eip(&ops[i]);
-    if let Err(e) = h(cpu, &ops[i]) {
-        cpu.op_at = i;
+    let Some((op, rest)) = ops.split_first() else {
+        return Ok(());
+    };
+    cpu.eip = cpu.op_eip(op);
+    if let Err(e) = h(cpu, op) {
+        cpu.op_left = ops.len();
         return Err(e);
     }
     if cpu.stop {
-        cpu.op_at = i;
+        cpu.op_left = ops.len();
         return Ok(());
     }
-    run_next(cpu, ops, i + 1)
+    run_next(cpu, rest)
 }
 
-/// See [`threaded_pure!`]: runs op `i` with `h` and hands over to op `i + 1` with no EIP
-/// update and no stop check; the block's last op leaves EIP after itself.
+/// See [`threaded_pure!`]: runs the first op of `ops` with `h` and hands over to the next
+/// with no EIP update and no stop check; the block's last op leaves EIP after itself.
 #[inline(always)]
 pub fn thread_pure<B: Bus, F: FnOnce(&mut Cpu<B>, &Op<B>) -> Result<(), Exc>>(
     cpu: &mut Cpu<B>,
     ops: &[Op<B>],
-    i: usize,
     h: F,
 ) -> Result<(), Exc> {
-    if let Err(e) = h(cpu, &ops[i]) {
-        cpu.op_at = i;
+    let Some((op, rest)) = ops.split_first() else {
+        return Ok(());
+    };
+    if let Err(e) = h(cpu, op) {
+        cpu.op_left = ops.len();
         return Err(e);
     }
     debug_assert!(!cpu.stop, "a register-only op stopped the block");
-    match ops.get(i + 1) {
-        Some(next) => (next.exec)(cpu, ops, i + 1),
+    match rest.first() {
+        Some(next) => (next.exec)(cpu, rest),
         None => {
-            cpu.eip = cpu.op_eip(&ops[i]);
+            cpu.eip = cpu.op_eip(op);
             Ok(())
         }
     }
@@ -171,14 +177,13 @@ pub fn thread_branch<
 >(
     cpu: &mut Cpu<B>,
     ops: &[Op<B>],
-    i: usize,
     cond: C,
     taken: F,
 ) -> Result<(), Exc> {
     if cond(cpu) {
-        return thread(cpu, ops, i, taken);
+        return thread(cpu, ops, taken);
     }
-    thread_pure(cpu, ops, i, |_, _| Ok(()))
+    thread_pure(cpu, ops, |_, _| Ok(()))
 }
 
 /// What an operand is. Registers are numbered in encoding order within their size.
@@ -273,7 +278,7 @@ impl<B: Bus> Op<B> {
     pub fn run(&self, cpu: &mut Cpu<B>) -> Result<(), Exc> {
         // A block of this op alone, entered so that the op's end is the current EIP.
         cpu.block_entry = cpu.eip.wrapping_sub(self.next_off as u32);
-        (self.exec)(cpu, std::slice::from_ref(self), 0)
+        (self.exec)(cpu, std::slice::from_ref(self))
     }
 
     /// A one-byte pseudo-op that raises `#UD` (undecodable bytes).

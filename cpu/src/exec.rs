@@ -76,7 +76,7 @@ impl<B: Bus> Cpu<B> {
         // A stop raised outside a block (an interrupt or exception delivery that pushed onto
         // a code page) has done its part: the lookup below checks the code pages again. Left
         // set, it would meet the first op that checks it mid-block, after fast paths (which
-        // do not check it) had run on, with a stale `op_at`.
+        // do not check it) had run on, with a stale `op_left`.
         self.stop = false;
         self.taken = false;
         self.mem.code_written = false;
@@ -126,13 +126,13 @@ impl<B: Bus> Cpu<B> {
                 let Some(first) = ops.first() else {
                     break 'chain;
                 };
-                let r = (first.exec)(self, ops, 0);
+                let r = (first.exec)(self, ops);
                 if let Err(e) = r {
-                    // Set by the op that faulted; clamped so that a stale index could only
+                    // Set by the op that faulted; clamped so that a stale count could only
                     // misplace EIP, never index out of the block.
-                    let at = self.op_at.min(ops.len() - 1);
-                    let op = &ops[at];
-                    self.icount -= (ops.len() - 1 - at) as u64;
+                    let left = self.op_left.clamp(1, ops.len());
+                    let op = &ops[ops.len() - left];
+                    self.icount -= (left - 1) as u64;
                     self.eip = entry
                         .wrapping_add(op.next_off as u32)
                         .wrapping_sub(op.len as u32);
@@ -142,8 +142,8 @@ impl<B: Bus> Cpu<B> {
                     return self.exception(e);
                 }
                 if self.stop {
-                    let at = self.op_at.min(ops.len() - 1);
-                    self.icount -= (ops.len() - 1 - at) as u64;
+                    let left = self.op_left.clamp(1, ops.len());
+                    self.icount -= (left - 1) as u64;
                     self.note_hot(lin, base);
                     self.stop = false;
                     if self.taken {

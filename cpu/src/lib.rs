@@ -176,8 +176,9 @@ pub struct Cpu<B: Bus> {
     pub(crate) taken: bool,
     /// EIP at the entry of the block running: each op's EIP is this plus its end offset.
     pub(crate) block_entry: u32,
-    /// The index in the running ops of the op that faulted or stopped the block.
-    pub(crate) op_at: usize,
+    /// How many of the running ops are left, counting the one that faulted or stopped the
+    /// block (1 for the last op).
+    pub(crate) op_left: usize,
     /// Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS).
     pub(crate) int_shadow: bool,
     /// Decoded blocks; taken out of `self` while a block runs.
@@ -242,7 +243,7 @@ impl<B: Bus> Cpu<B> {
             single_insn: false,
             taken: false,
             block_entry: 0,
-            op_at: 0,
+            op_left: 0,
             int_shadow: false,
             cache: BlockCache::new(),
             block_cache_enabled: true,
