@@ -173,6 +173,30 @@ impl<B: Bus> BlockCache<B> {
         }
     }
 
+    /// The commonest lookup between chained blocks, all inline: the last block's successor
+    /// for `key`, still valid and on one page. Anything else (no link, a block a write made
+    /// stale, a block whose last instruction straddles a page) is None with nothing changed,
+    /// and the caller takes the full [`BlockCache::lookup`], which sorts it out. One load
+    /// of each block and no bounds checks past those two: the full lookup's index hand-off
+    /// and second-page tests cost ~20 host instructions per block.
+    #[inline(always)]
+    pub(crate) fn chained(&mut self, key: u64, mem: &Memory) -> Option<Span> {
+        let p = self.blocks.get(self.last as usize)?;
+        let idx = if p.next_key[0] == key {
+            p.next_idx[0]
+        } else if p.next_key[1] == key {
+            p.next_idx[1]
+        } else {
+            return None;
+        };
+        let b = self.blocks.get(idx as usize)?;
+        if b.span.phys2 != NO_PAGE || mem.code_gen(b.phys) != b.gen {
+            return None;
+        }
+        self.last = idx;
+        Some(b.span)
+    }
+
     /// The table half of [`BlockCache::lookup`]; a hit becomes the last block's newest
     /// successor.
     #[inline(never)]

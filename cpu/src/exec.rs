@@ -197,15 +197,17 @@ impl<B: Bus> Cpu<B> {
                     None => break,
                 }
             };
-            match self.lookup_checked(cache, next_phys as u64 | mode, next) {
-                Some(b) => {
-                    self.stats.block_hits += 1;
-                    blk = b;
-                    lin = next;
-                    phys = next_phys;
-                }
-                None => break,
-            }
+            let key = next_phys as u64 | mode;
+            blk = match cache.chained(key, &self.mem) {
+                Some(b) => b,
+                None => match self.lookup_checked(cache, key, next) {
+                    Some(b) => b,
+                    None => break,
+                },
+            };
+            self.stats.block_hits += 1;
+            lin = next;
+            phys = next_phys;
         }
         // RF was set: one instruction ran (`single`); it clears RF unless it loaded EFLAGS.
         if rf && !self.flags_loaded {
