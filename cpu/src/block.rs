@@ -71,6 +71,20 @@ impl Span {
     }
 }
 
+impl Block {
+    /// The index of the successor linked under `key`, if either link has it.
+    #[inline(always)]
+    fn successor(&self, key: u64) -> Option<u32> {
+        if self.next_key[0] == key {
+            Some(self.next_idx[0])
+        } else if self.next_key[1] == key {
+            Some(self.next_idx[1])
+        } else {
+            None
+        }
+    }
+}
+
 pub struct BlockCache<B: Bus> {
     pub(crate) ops: Vec<Op<B>>,
     pub(crate) blocks: Vec<Block>,
@@ -159,10 +173,12 @@ impl<B: Bus> BlockCache<B> {
     pub(crate) fn lookup(&mut self, key: u64, mem: &Memory) -> Option<u32> {
         let prev = self.last;
         self.prev = prev;
-        let chained = match self.blocks.get(prev as usize) {
-            Some(p) if p.next_key[0] == key => p.next_idx[0],
-            Some(p) if p.next_key[1] == key => p.next_idx[1],
-            _ => return self.lookup_table(key, mem, prev),
+        let Some(chained) = self
+            .blocks
+            .get(prev as usize)
+            .and_then(|p| p.successor(key))
+        else {
+            return self.lookup_table(key, mem, prev);
         };
         match self.validate(chained, mem) {
             Some(s) => Some(s),
@@ -181,14 +197,7 @@ impl<B: Bus> BlockCache<B> {
     /// and second-page tests cost ~20 host instructions per block.
     #[inline(always)]
     pub(crate) fn chained(&mut self, key: u64, mem: &Memory) -> Option<Span> {
-        let p = self.blocks.get(self.last as usize)?;
-        let idx = if p.next_key[0] == key {
-            p.next_idx[0]
-        } else if p.next_key[1] == key {
-            p.next_idx[1]
-        } else {
-            return None;
-        };
+        let idx = self.blocks.get(self.last as usize)?.successor(key)?;
         let b = self.blocks.get(idx as usize)?;
         if b.span.phys2 != NO_PAGE || mem.code_gen(b.phys) != b.gen {
             return None;
