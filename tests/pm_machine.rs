@@ -51,6 +51,29 @@ fn ring3_cannot_touch_kernel_pages_or_unmapped_ones() {
     assert_eq!((pm::halted_vector(&cpu), cpu.cr2), (Some(14), pm::DATA));
 }
 
+#[test]
+fn a_data_segment_loaded_mid_block_is_checked_at_once() {
+    // Slot 5 (the TSS's, whose descriptor ring 3's interrupts never read) becomes a DPL 3
+    // data segment of 1 MiB, so `pm::DATA` lies past its limit.
+    let small = 0x004F_0000_0000_FFFF | (0xF2u64 << 40);
+    let narrow = |cpu: &mut Cpu<NullBus>| {
+        cpu.mem.write_u32(pm::GDT + 0x28, small as u32);
+        cpu.mem.write_u32(pm::GDT + 0x2C, (small >> 32) as u32);
+    };
+    // The block starts with DS flat; the load in its middle must end the no-check path for
+    // the read right after it (a null selector, then a limit).
+    for sel in [0u16, 0x2B] {
+        let cpu = run_user(narrow, |a| {
+            a.mov(eax, dword_ptr(pm::DATA))?;
+            a.mov(bx, sel as u32)?;
+            a.mov(ds, bx)?;
+            a.mov(eax, dword_ptr(pm::DATA))?;
+            a.int(pm::EXIT_VECTOR as u32)
+        });
+        assert_eq!(pm::halted_vector(&cpu), Some(13), "selector {sel:#x}");
+    }
+}
+
 /// Runs `body` at ring `ring` from `at` on `cpu` until it stops in a vector's stub.
 fn run_on(
     cpu: &mut Cpu<NullBus>,

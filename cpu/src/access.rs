@@ -115,6 +115,11 @@ impl<B: Bus> Cpu<B> {
     /// [`Cpu::seg_check`] without the fault: the linear address, or None.
     #[inline(always)]
     pub(crate) fn seg_ok(&self, seg: u8, off: u32, size: u32, need: u8) -> Option<u32> {
+        // A flat segment needs no test here: an access wrapping past 4 GiB cannot hit the
+        // host TLB (its last byte's page is not the slot's), and the full path faults it.
+        if (self.flat as u32 >> (seg as u32 & 31)) & 1 != 0 {
+            return Some(off);
+        }
         let s = self.seg.get(seg as usize)?;
         if s.rw & need == 0 || off < s.lo || (off as u64 + size as u64 - 1) > s.hi as u64 {
             return None;

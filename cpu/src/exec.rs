@@ -80,6 +80,7 @@ impl<B: Bus> Cpu<B> {
         self.stop = false;
         self.taken = false;
         self.mem.code_written = false;
+        self.refresh_flat();
         let trap = self.flags.tf();
         // RF lasts for one instruction (it is cleared when that instruction completes, unless
         // the instruction loaded EFLAGS itself); run that instruction alone.
@@ -127,6 +128,7 @@ impl<B: Bus> Cpu<B> {
                     break 'chain;
                 };
                 let r = (first.exec)(self, ops);
+                debug_assert_eq!(self.flat, self.flat_now(), "flat segment mask out of step");
                 if let Err(e) = r {
                     // Set by the op that faulted; clamped so that a stale count could only
                     // misplace EIP, never index out of the block.

@@ -74,13 +74,14 @@ impl<B: Bus> Cpu<B> {
         if self.flags.vm() {
             let mut s = Seg::real(sel);
             s.attr = 0xFB;
-            self.seg[SegReg::Cs as usize] = s;
+            self.put_seg(SegReg::Cs as usize, s);
             self.cpl = 3;
         } else {
             let cs = &mut self.seg[SegReg::Cs as usize];
             cs.sel = sel;
             cs.base = (sel as u32) << 4;
             cs.real_mode_rights();
+            self.refresh_flat();
         }
         self.stop = true;
     }
@@ -190,11 +191,11 @@ impl<B: Bus> Cpu<B> {
             // Committed: nothing below can fault.
             if vm {
                 for s in [SegReg::Gs, SegReg::Fs, SegReg::Ds, SegReg::Es] {
-                    self.seg[s as usize] = Seg::null(0);
+                    self.put_seg(s as usize, Seg::null(0));
                 }
                 self.flags.set(old_flags & !flags::VM);
             }
-            self.seg[SegReg::Ss as usize] = st.seg;
+            self.put_seg(SegReg::Ss as usize, st.seg);
             self.set_esp_for(st.sp);
             self.set_cs(sel, &d, new_cpl)?;
         } else {

@@ -30,6 +30,7 @@ pub use exception::Exc;
 pub use exec::Exit;
 pub use flags::Flags;
 pub use regs::{Reg, Seg, SegReg};
+use regs::{SEG_READ, SEG_WRITE};
 
 use emu_mmu::Memory;
 
@@ -132,6 +133,12 @@ pub struct Cpu<B: Bus> {
     pub r: [u32; 16],
     pub eip: u32,
     pub seg: [Seg; 6],
+    /// Bit `s` set when segment register `s` is flat for data: base 0, every offset valid,
+    /// readable and writable. The memory fast path then takes the offset as the linear
+    /// address with no limit test; an access that wraps past 4 GiB misses the host TLB and
+    /// the full path faults it. Kept by [`Cpu::put_seg`] and [`Cpu::refresh_flat`], and
+    /// recomputed before every block (for tests and tools that write `seg` directly).
+    pub(crate) flat: u8,
     pub flags: Flags,
     /// The x87 FPU.
     pub fpu: fpu::Fpu,
@@ -227,6 +234,7 @@ impl<B: Bus> Cpu<B> {
             cr4: 0,
             dr: [0, 0, 0, 0, 0, 0, 0xFFFF_0FF0, 0x400],
             paging: false,
+            flat: 0,
             pmode: Default::default(),
             tlb: Default::default(),
             sysenter: [0; 3],
@@ -270,11 +278,14 @@ impl<B: Bus> Cpu<B> {
         for s in self.seg.iter_mut() {
             *s = Seg::real(0);
         }
-        self.seg[SegReg::Cs as usize] = Seg {
-            sel: 0xF000,
-            base: 0xFFFF_0000,
-            ..Seg::real(0xF000)
-        };
+        self.put_seg(
+            SegReg::Cs as usize,
+            Seg {
+                sel: 0xF000,
+                base: 0xFFFF_0000,
+                ..Seg::real(0xF000)
+            },
+        );
         self.flags = Flags::default();
         self.fpu = fpu::Fpu::new();
         self.idtr = TableReg {
@@ -304,11 +315,12 @@ impl<B: Bus> Cpu<B> {
         self.shutdown = false;
         self.int_shadow = false;
         self.last_exception = None;
+        self.refresh_flat();
     }
 
     /// Puts the CPU in real mode at `cs:ip` with every other segment register at `seg`.
     pub fn set_real_mode(&mut self, cs: u16, ip: u16) {
-        self.seg[SegReg::Cs as usize] = Seg::real(cs);
+        self.put_seg(SegReg::Cs as usize, Seg::real(cs));
         self.eip = ip as u32;
     }
 
@@ -316,6 +328,33 @@ impl<B: Bus> Cpu<B> {
         let seg = &mut self.seg[s as usize];
         seg.sel = sel;
         seg.base = (sel as u32) << 4;
+        self.refresh_flat();
+    }
+
+    /// Loads segment register `s` (an index, 0-5) and keeps [`Cpu::flat`] in step.
+    #[inline]
+    pub(crate) fn put_seg(&mut self, s: usize, seg: Seg) {
+        if let Some(d) = self.seg.get_mut(s) {
+            *d = seg;
+        }
+        self.refresh_flat();
+    }
+
+    /// Recomputes [`Cpu::flat`] from the segment caches.
+    #[inline]
+    pub(crate) fn refresh_flat(&mut self) {
+        self.flat = self.flat_now();
+    }
+
+    /// Which segment registers are flat for data (see [`Cpu::flat`]).
+    pub(crate) fn flat_now(&self) -> u8 {
+        let mut m = 0;
+        for (i, s) in self.seg.iter().enumerate() {
+            if s.base == 0 && s.lo == 0 && s.hi == u32::MAX && s.rw == SEG_READ | SEG_WRITE {
+                m |= 1 << i;
+            }
+        }
+        m
     }
 
     #[inline]

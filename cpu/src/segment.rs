@@ -171,6 +171,7 @@ impl<B: Bus> Cpu<B> {
                 seg.base = (sel as u32) << 4;
                 seg.real_mode_rights();
             }
+            self.refresh_flat();
             if s == SegReg::Ss {
                 self.stop = true;
             }
@@ -190,12 +191,12 @@ impl<B: Bus> Cpu<B> {
                 return Err(sel_fault(SS, sel));
             }
             self.set_accessed(sel, &d)?;
-            self.seg[s as usize] = d.to_seg(sel);
+            self.put_seg(s as usize, d.to_seg(sel));
             self.stop = true;
             return Ok(());
         }
         if sel & !3 == 0 {
-            self.seg[s as usize] = Seg::null(sel);
+            self.put_seg(s as usize, Seg::null(sel));
             return Ok(());
         }
         let d = self.read_desc(sel, GP)?;
@@ -209,7 +210,7 @@ impl<B: Bus> Cpu<B> {
             return Err(sel_fault(NP, sel));
         }
         self.set_accessed(sel, &d)?;
-        self.seg[s as usize] = d.to_seg(sel);
+        self.put_seg(s as usize, d.to_seg(sel));
         Ok(())
     }
 
@@ -227,7 +228,7 @@ impl<B: Bus> Cpu<B> {
     pub(crate) fn set_cs(&mut self, sel: u16, d: &Desc, cpl: u8) -> Result<(), Exc> {
         self.set_accessed(sel, d)?;
         let sel = (sel & !3) | cpl as u16;
-        self.seg[SegReg::Cs as usize] = d.to_seg(sel);
+        self.put_seg(SegReg::Cs as usize, d.to_seg(sel));
         self.cpl = cpl;
         self.stop = true;
         Ok(())
@@ -257,7 +258,7 @@ impl<B: Bus> Cpu<B> {
             let is_data_or_nc =
                 seg.attr & 0x10 != 0 && (seg.attr & 0x8 == 0 || seg.attr & 0x4 == 0);
             if seg.rw != 0 && is_data_or_nc && seg.dpl() < cpl {
-                self.seg[s as usize] = Seg::null(0);
+                self.put_seg(s as usize, Seg::null(0));
             }
         }
     }

@@ -158,6 +158,7 @@ impl<B: Bus> Cpu<B> {
             for s in self.seg.iter_mut() {
                 s.real_mode_rights();
             }
+            self.refresh_flat();
         }
         self.stop = true;
         Ok(())

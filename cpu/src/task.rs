@@ -242,7 +242,7 @@ impl<B: Bus> Cpu<B> {
             for (i, &s) in segs.iter().enumerate() {
                 let mut seg = Seg::real(s);
                 seg.attr = if i == SegReg::Cs as usize { 0xFB } else { 0xF3 };
-                self.seg[i] = seg;
+                self.put_seg(i, seg);
             }
             self.cpl = 3;
             return self.load_task_ldt(t.ldt);
@@ -292,11 +292,11 @@ impl<B: Bus> Cpu<B> {
         let ss = segs[SegReg::Ss as usize];
         let ssd = self.check_stack_sel(ss, rpl, TS)?;
         self.set_accessed(ss, &ssd)?;
-        self.seg[SegReg::Ss as usize] = ssd.to_seg(ss);
+        self.put_seg(SegReg::Ss as usize, ssd.to_seg(ss));
         for s in [SegReg::Es, SegReg::Ds, SegReg::Fs, SegReg::Gs] {
             let sel = segs[s as usize];
             if sel & !3 == 0 {
-                self.seg[s as usize] = Seg::null(sel);
+                self.put_seg(s as usize, Seg::null(sel));
                 continue;
             }
             let d = self.read_desc(sel, TS)?;
@@ -311,7 +311,7 @@ impl<B: Bus> Cpu<B> {
                 return Err(sel_fault(NP, sel));
             }
             self.set_accessed(sel, &d)?;
-            self.seg[s as usize] = d.to_seg(sel);
+            self.put_seg(s as usize, d.to_seg(sel));
         }
         Ok(())
     }

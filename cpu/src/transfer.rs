@@ -219,7 +219,7 @@ impl<B: Bus> Cpu<B> {
             self.push_to(&mut st, size, old_cs, ss)?;
             self.push_to(&mut st, size, self.eip, ss)?;
             self.set_accessed(ss, &ssd)?;
-            self.seg[SegReg::Ss as usize] = st.seg;
+            self.put_seg(SegReg::Ss as usize, st.seg);
             self.set_esp_for(st.sp);
             self.set_cs(tsel, &td, new_cpl)?;
         } else {
@@ -286,7 +286,7 @@ impl<B: Bus> Cpu<B> {
         }
         self.set_cs(cs, &d, rpl)?;
         self.set_accessed(ss, &ssd)?;
-        self.seg[SegReg::Ss as usize] = ssd.to_seg(ss);
+        self.put_seg(SegReg::Ss as usize, ssd.to_seg(ss));
         let esp = if osize == 2 { esp & 0xFFFF } else { esp };
         self.set_esp_for(esp.wrapping_add(extra));
         self.eip = ip;
@@ -340,7 +340,7 @@ impl<B: Bus> Cpu<B> {
         }
         self.set_cs(cs, &d, rpl)?;
         self.set_accessed(ss, &ssd)?;
-        self.seg[SegReg::Ss as usize] = ssd.to_seg(ss);
+        self.put_seg(SegReg::Ss as usize, ssd.to_seg(ss));
         let esp = if osize == 2 { esp & 0xFFFF } else { esp };
         self.set_esp_for(esp);
         self.eip = ip;

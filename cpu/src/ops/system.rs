@@ -364,8 +364,8 @@ pub fn sysenter<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     }
     let f = cpu.flags.get() & !(crate::flags::VM | crate::flags::IF | crate::flags::RF);
     cpu.flags.set(f);
-    cpu.seg[SegReg::Cs as usize] = flat(cs, true, 0);
-    cpu.seg[SegReg::Ss as usize] = flat(cs.wrapping_add(8), false, 0);
+    cpu.put_seg(SegReg::Cs as usize, flat(cs, true, 0));
+    cpu.put_seg(SegReg::Ss as usize, flat(cs.wrapping_add(8), false, 0));
     cpu.cpl = 0;
     cpu.r[Reg::Esp as usize] = cpu.sysenter[1];
     cpu.eip = cpu.sysenter[2];
@@ -378,8 +378,8 @@ pub fn sysexit<B: Bus>(cpu: &mut Cpu<B>, _op: &Op<B>) -> Result<(), Exc> {
     if !cpu.pe() || cs == 0 || cpu.cpl() != 0 {
         return Err(Exc::gp(0));
     }
-    cpu.seg[SegReg::Cs as usize] = flat(cs.wrapping_add(16) | 3, true, 3);
-    cpu.seg[SegReg::Ss as usize] = flat(cs.wrapping_add(24) | 3, false, 3);
+    cpu.put_seg(SegReg::Cs as usize, flat(cs.wrapping_add(16) | 3, true, 3));
+    cpu.put_seg(SegReg::Ss as usize, flat(cs.wrapping_add(24) | 3, false, 3));
     cpu.cpl = 3;
     cpu.r[Reg::Esp as usize] = cpu.r[Reg::Ecx as usize];
     cpu.eip = cpu.r[Reg::Edx as usize];
