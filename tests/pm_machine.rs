@@ -541,6 +541,99 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: emu_suite::proptest_cases(400),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Random runs of flag-setting register arithmetic among flag readers (ADC, SETcc,
+    /// CMOVcc, Jcc, PUSHFD), memory accesses and faults, sometimes single-stepped: the block
+    /// cache, which skips flags it finds dead (`deadflags`), ends exactly as one instruction
+    /// at a time does, the EFLAGS in every exception frame included.
+    // Each step: a kind (see the match), two register numbers (not ESP), an immediate.
+    #[test]
+    fn random_flag_runs_match_uncached(
+        steps in prop::collection::vec((0u8..20, 0usize..7, 0usize..7, any::<u32>()), 1..40),
+        tf in any::<bool>(),
+    ) {
+        let cpu = run_user_both(if tf { 0x0102 } else { 0x0002 }, |_| {}, |a| {
+            let r = [eax, ecx, edx, ebx, ebp, esi, edi];
+            let low = [al, cl, dl, bl];
+            if !tf {
+                regs_1_to_7(a)?;
+            }
+            for &(k, x, y, imm) in &steps {
+                let (d, s) = (r[x], r[y]);
+                match k {
+                    0 => a.add(d, s)?,
+                    1 => a.sub(d, imm as i32)?,
+                    2 => a.and(d, s)?,
+                    3 => a.or(d, imm as i32)?,
+                    4 => a.xor(d, s)?,
+                    5 => a.cmp(d, s)?,
+                    6 => a.test(d, imm)?,
+                    7 => a.shl(d, imm % 33)?,
+                    8 => a.shr(d, imm % 33)?,
+                    9 => a.sar(d, imm % 33)?,
+                    10 => a.imul_2(d, s)?,
+                    11 => a.imul_3(d, s, imm as i32)?,
+                    12 => a.mov(d, s)?,
+                    13 => a.lea(d, s + s * 2 + 8)?,
+                    14 => a.inc(d)?,
+                    15 => a.adc(d, s)?,
+                    16 => match imm % 3 {
+                        0 => a.setb(low[x % 4])?,
+                        1 => a.cmovo(d, s)?,
+                        _ => {
+                            let mut next = a.create_label();
+                            a.jz(next)?;
+                            a.set_label(&mut next)?;
+                            a.nop()?
+                        }
+                    },
+                    17 => {
+                        a.pushfd()?;
+                        a.pop(d)?
+                    }
+                    18 => a.add(d, dword_ptr(pm::DATA + (imm & 0xFC)))?,
+                    // Ring 3 touching a kernel page: #PF, with EFLAGS in its frame.
+                    _ => a.mov(d, dword_ptr(pm::KERNEL))?,
+                }
+            }
+            a.int(pm::EXIT_VECTOR as u32)
+        });
+        prop_assert!(pm::halted_vector(&cpu).is_some());
+    }
+}
+
+#[test]
+fn dead_flags_are_skipped_only_where_nothing_can_see_them() {
+    // SHR, the first three IMULs and the ADD before the CMP have dead flags; the last IMUL's
+    // are read by ADC, the CMP's by the exit's EFLAGS image.
+    let cpu = run_user_both(
+        0x0002,
+        |_| {},
+        |a| {
+            regs_1_to_7(a)?;
+            a.shr(edx, 16)?;
+            a.imul_2(eax, ecx)?;
+            a.imul_2(ebx, edx)?;
+            a.imul_2(ecx, edi)?;
+            a.imul_2(edx, edi)?;
+            a.adc(esi, 0)?;
+            a.add(eax, 0x10000)?;
+            a.mov(edi, eax)?;
+            a.cmp(edx, ebx)?;
+            a.int(pm::EXIT_VECTOR as u32)
+        },
+    );
+    assert_eq!(pm::halted_vector(&cpu), Some(pm::EXIT_VECTOR));
+    // The ops before the first block's end: the register loads and the nine listed.
+    assert_eq!(cpu.stats.dead_flag_ops, 5);
+}
+
 /// FNSAVE and FRSTOR move their 108-byte image a dword at a time where it fits in a page:
 /// an image straddling a page end at an offset that is not a multiple of four reads and
 /// writes the same bytes as an aligned one, and a restore from an image whose second page is

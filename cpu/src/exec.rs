@@ -3,6 +3,7 @@
 use iced_x86::{Code, Decoder, DecoderOptions, Instruction, Register};
 
 use crate::block::{Block, BlockCache, Span, NEAR_EXIT, NO_PAGE, SELF_LOOP};
+use crate::deadflags::{self, FlagUse};
 use crate::decode::{build, Op};
 use crate::exception::{self, Exc};
 use crate::{Bus, Cpu};
@@ -96,6 +97,11 @@ impl<B: Bus> Cpu<B> {
         let key = phys as u64 | mode;
         let mut blk = if !self.block_cache_enabled {
             cache.flush_small();
+            self.decode_block(cache, lin, phys, key, 1).span
+        } else if single {
+            // One instruction alone, decoded afresh: the first op of a cached block may
+            // leave its flags to the ops after it (`deadflags`), which a trap after it would
+            // see. Its op stays in the pool until the next flush.
             self.decode_block(cache, lin, phys, key, 1).span
         } else if let Some(b) = self.lookup_checked(cache, key, lin) {
             self.stats.block_hits += 1;
@@ -318,6 +324,8 @@ impl<B: Bus> Cpu<B> {
         let mut end_off = 0u16;
         // Whether the last op is a plain or fused one-byte PUSH (true) or POP (false) r32.
         let mut prev_run: Option<bool> = None;
+        // How each op uses the flags, for the dead-flag pass below.
+        let mut uses = Vec::with_capacity(if max_ops > 1 { max_ops } else { 0 });
         while n < max_ops {
             let off = dec.position();
             // The buffer holds the block's byte budget plus one longest instruction: an
@@ -328,7 +336,8 @@ impl<B: Bus> Cpu<B> {
             dec.decode_out(&mut ins);
             let len = ins.len();
             let last_byte = (self.eip as u64) + off as u64 + len.max(1) as u64 - 1;
-            let mut op: Op<B> = if last_byte > cs_limit as u64 || (!code32 && last_byte > 0xFFFF) {
+            let beyond_limit = last_byte > cs_limit as u64 || (!code32 && last_byte > 0xFFFF);
+            let mut op: Op<B> = if beyond_limit {
                 Op::fault_gp(len as u8)
             } else {
                 build(&ins, &buf[off..], code32)
@@ -336,6 +345,8 @@ impl<B: Bus> Cpu<B> {
             if len == 0 {
                 op = Op::invalid(1);
             }
+            // Only an op built from the instruction is what `classify` reads it as.
+            let mut built = !beyond_limit && len != 0;
             let crosses = off + len > page_left as usize;
             if crosses {
                 if n > 0 {
@@ -349,6 +360,7 @@ impl<B: Bus> Cpu<B> {
                     Err(e) => {
                         op = Op::fault(len as u8, e);
                         cacheable = false;
+                        built = false;
                     }
                 }
             }
@@ -404,6 +416,13 @@ impl<B: Bus> Cpu<B> {
                 }
                 _ => {
                     op.next_off = end_off;
+                    if max_ops > 1 {
+                        uses.push(if built {
+                            deadflags::classify(&ins, &op)
+                        } else {
+                            FlagUse::Other
+                        });
+                    }
                     cache.ops.push(op);
                     n += 1;
                     prev_run = run;
@@ -414,6 +433,9 @@ impl<B: Bus> Cpu<B> {
             }
         }
         cache.scratch = buf;
+        if let Some(ops) = cache.ops.get_mut(start as usize..) {
+            self.stats.dead_flag_ops += deadflags::elide(ops, &uses);
+        }
         let b = Block {
             key,
             phys,
@@ -428,7 +450,9 @@ impl<B: Bus> Cpu<B> {
             next_key: [crate::block::NO_KEY; 2],
             next_idx: [0; 2],
         };
-        if self.block_cache_enabled && cacheable {
+        // A block of one instruction is never kept: it runs one instruction alone (no
+        // cache, or single-stepping), and a cached block of that key has more.
+        if self.block_cache_enabled && cacheable && max_ops > 1 {
             cache.insert(b);
         }
         b

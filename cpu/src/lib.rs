@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod block;
+mod deadflags;
 pub mod decode;
 pub mod exception;
 pub mod exec;
@@ -124,6 +125,8 @@ pub struct Stats {
     pub page_walks: u64,
     /// Data accesses the host TLB did not map (they took the full path).
     pub host_misses: u64,
+    /// Ops decoded with a handler that skips their flags, found dead (`deadflags`).
+    pub dead_flag_ops: u64,
 }
 
 pub struct Cpu<B: Bus> {

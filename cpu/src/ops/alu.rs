@@ -195,6 +195,51 @@ fn into_reg<B: Bus, const K: u8, const S: u8>(cpu: &mut Cpu<B>, op: &Op<B>, src:
     flags_of::<B, K>(cpu, S, dst, src, res);
 }
 
+/// The handler of a register-destination ALU op whose flags are dead (`crate::deadflags`):
+/// 32-bit forms only, the result alone; CMP and TEST, having no result, do nothing.
+pub(crate) fn flagless<B: Bus>(
+    mnemonic: iced_x86::Mnemonic,
+    op: &Op<B>,
+) -> Option<crate::decode::Exec<B>> {
+    use crate::decode::Kind;
+    use iced_x86::Mnemonic as M;
+    let imm = match (op.a, op.b, op.size, op.size2) {
+        (Kind::Reg, Kind::Reg, 4, 4) => false,
+        (Kind::Reg, Kind::Imm, 4, _) => true,
+        _ => return None,
+    };
+    macro_rules! pick {
+        ($k:expr) => {
+            if imm {
+                threaded_pure!(result_reg::<B, $k, true>)
+            } else {
+                threaded_pure!(result_reg::<B, $k, false>)
+            }
+        };
+    }
+    Some(match mnemonic {
+        M::Add => pick!(ADD),
+        M::Sub => pick!(SUB),
+        M::And => pick!(AND),
+        M::Or => pick!(OR),
+        M::Xor => pick!(XOR),
+        M::Cmp | M::Test => threaded_pure!(super::data::nop),
+        _ => return None,
+    })
+}
+
+/// [`binary_reg`] at 32 bits without the flags.
+fn result_reg<B: Bus, const K: u8, const IMM: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let src = reg_or_imm::<B, 4, IMM>(cpu, op);
+    let dst = cpu.get_reg(4, op.ra);
+    let res = compute::<B, K>(cpu, dst, src);
+    cpu.set_reg(4, op.ra, res);
+    Ok(())
+}
+
 /// The handler for a binary ALU op given its operand forms, specialised where it pays.
 pub fn select<B: Bus>(mnemonic: iced_x86::Mnemonic, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;

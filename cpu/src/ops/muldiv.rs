@@ -1,7 +1,7 @@
 //! MUL, IMUL (one, two and three operands), DIV, IDIV.
 
 use super::{mask, sext};
-use crate::decode::threaded;
+use crate::decode::{threaded, threaded_pure};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::regs::Reg;
@@ -132,6 +132,27 @@ fn idiv<B: Bus, const S: u8, const MEM: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> R
     Ok(())
 }
 
+/// The handler of a 32-bit two- or three-operand IMUL with a register source whose flags
+/// are dead (`crate::deadflags`): the low half of the product is the same signed or not.
+pub(crate) fn flagless<B: Bus>(op_count: u32, op: &Op<B>) -> Option<crate::decode::Exec<B>> {
+    if op.a != Kind::Reg || op.b != Kind::Reg || op.size != 4 {
+        return None;
+    }
+    Some(if op_count == 2 {
+        threaded_pure!(imul_result::<B, false>)
+    } else {
+        threaded_pure!(imul_result::<B, true>)
+    })
+}
+
+/// IMUL r32, r32 (or, `THREE`, r32, r32, imm) without the flags.
+fn imul_result<B: Bus, const THREE: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let x = cpu.get_reg(4, op.rb);
+    let y = if THREE { op.imm } else { cpu.get_reg(4, op.ra) };
+    cpu.set_reg(4, op.ra, x.wrapping_mul(y));
+    Ok(())
+}
+
 /// Which multiply or divide: the one-operand forms, and IMUL's two- and three-operand forms.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Form {
@@ -152,12 +173,14 @@ pub fn select<B: Bus>(form: Form, op: &Op<B>) -> crate::decode::Exec<B> {
     };
     macro_rules! pick {
         ($f:ident) => {
+            // A register operand leaves the op register-only (a divide error is a fault,
+            // which the block loop places from the op).
             match (op.size, mem) {
-                (1, false) => threaded!($f::<B, 1, false>),
+                (1, false) => threaded_pure!($f::<B, 1, false>),
                 (1, true) => threaded!($f::<B, 1, true>),
-                (2, false) => threaded!($f::<B, 2, false>),
+                (2, false) => threaded_pure!($f::<B, 2, false>),
                 (2, true) => threaded!($f::<B, 2, true>),
-                (_, false) => threaded!($f::<B, 4, false>),
+                (_, false) => threaded_pure!($f::<B, 4, false>),
                 (_, true) => threaded!($f::<B, 4, true>),
             }
         };

@@ -73,6 +73,37 @@ pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Exec<B> {
     pick!(0 1 2 3 4 5 6)
 }
 
+/// The handler of a 32-bit register shift by a non-zero immediate whose flags are dead
+/// (`crate::deadflags`).
+pub(crate) fn flagless<B: Bus>(
+    mnemonic: iced_x86::Mnemonic,
+    op: &Op<B>,
+) -> Option<crate::decode::Exec<B>> {
+    use iced_x86::Mnemonic as M;
+    if op.a != Kind::Reg || op.b != Kind::Imm || op.size != 4 {
+        return None;
+    }
+    Some(match mnemonic {
+        M::Shl | M::Sal => threaded_pure!(shift_result::<B, 4>),
+        M::Shr => threaded_pure!(shift_result::<B, 5>),
+        M::Sar => threaded_pure!(shift_result::<B, 6>),
+        _ => return None,
+    })
+}
+
+/// [`shift_reg`] for SHL (4), SHR (5) or SAR (6) at 32 bits without the flags.
+fn shift_result<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let c = op.imm & 0x1F;
+    let d = cpu.get_reg(4, op.ra);
+    let res = match K {
+        4 => d << c,
+        5 => d >> c,
+        _ => ((d as i32) >> c) as u32,
+    };
+    cpu.set_reg(4, op.ra, res);
+    Ok(())
+}
+
 #[inline(always)]
 fn set_flags<B: Bus>(cpu: &mut Cpu<B>, size: u8, res: u32, cf: bool, of: bool, logic: bool) {
     if logic {

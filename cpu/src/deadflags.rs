@@ -1,0 +1,86 @@
+//! Dead status flags. Compiled code sets flags far more often than it reads them: in a run
+//! like `shr edx,16; imul eax,ecx; imul ebx,edx`, each op's flags are overwritten by the
+//! next before anything looks. When a block is decoded, a backward pass finds such ops and
+//! gives them a handler that skips the flag work (the lazy-flag stores, and IMUL's CF/OF).
+//!
+//! Flags stay exact wherever they can be seen. An op's flags are dead only when, before the
+//! block ends, an op that sets all six status flags follows it with nothing in between that
+//! reads flags, touches memory, can fault, or can stop the block: so no exception handler,
+//! interrupt, single-step trap or re-decoded block can observe the skipped values. Blocks
+//! run whole or stop at such an op, and a single-stepped instruction runs from a block of
+//! its own (`Cpu::step_block`), whose last op always keeps its flags.
+
+use iced_x86::{Instruction, Mnemonic as M};
+
+use crate::decode::{Exec, Kind, Op};
+use crate::ops::{alu, muldiv, shift};
+use crate::Bus;
+
+/// What an op does to the status flags, as the pass sees it.
+pub(crate) enum FlagUse<B: Bus> {
+    /// Neither reads nor writes flags, works on registers only and cannot fault or stop.
+    Keeps,
+    /// Sets all six status flags without reading any, on registers only, and cannot fault
+    /// or stop; the handler that skips the flags, where there is one.
+    Sets(Option<Exec<B>>),
+    /// Anything else: the flags before it may be seen.
+    Other,
+}
+
+/// How `op` (decoded from `ins`) uses the flags.
+pub(crate) fn classify<B: Bus>(ins: &Instruction, op: &Op<B>) -> FlagUse<B> {
+    // A LOCK prefix on a register form raises #UD.
+    if ins.has_lock_prefix() || ins.is_invalid() {
+        return FlagUse::Other;
+    }
+    let reg_a = op.a == Kind::Reg;
+    let reg_or_imm_b = matches!(op.b, Kind::Reg | Kind::Imm);
+    match ins.mnemonic() {
+        M::Mov if reg_a && reg_or_imm_b => FlagUse::Keeps,
+        M::Movzx | M::Movsx if reg_a && op.b == Kind::Reg => FlagUse::Keeps,
+        // LEA computes an address and touches no memory.
+        M::Lea if reg_a && op.b == Kind::Mem => FlagUse::Keeps,
+        M::Xchg if reg_a && op.b == Kind::Reg => FlagUse::Keeps,
+        M::Not | M::Bswap if reg_a => FlagUse::Keeps,
+        M::Cwde | M::Cdq | M::Cbw | M::Cwd => FlagUse::Keeps,
+        M::Add | M::Sub | M::And | M::Or | M::Xor | M::Cmp | M::Test if reg_a && reg_or_imm_b => {
+            FlagUse::Sets(alu::flagless(ins.mnemonic(), op))
+        }
+        M::Neg if reg_a => FlagUse::Sets(None),
+        // A non-zero count sets every status flag (AF cleared, OF as the one-bit rule);
+        // a zero count changes nothing, so it is no setter.
+        M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::Imm && op.imm & 0x1F != 0 => {
+            FlagUse::Sets(shift::flagless(ins.mnemonic(), op))
+        }
+        // The two- and three-operand IMUL set CF/OF from the product and SF/ZF/PF from the
+        // low half, AF cleared (P6 behaviour).
+        M::Imul if ins.op_count() >= 2 && reg_a && op.b == Kind::Reg => {
+            FlagUse::Sets(muldiv::flagless(ins.op_count(), op))
+        }
+        _ => FlagUse::Other,
+    }
+}
+
+/// Gives every op of a freshly decoded block whose flags are dead its flagless handler,
+/// and returns how many it changed. `uses[i]` describes `ops[i]`; the flags are live after
+/// the block's last op.
+pub(crate) fn elide<B: Bus>(ops: &mut [Op<B>], uses: &[FlagUse<B>]) -> u64 {
+    let mut live = true;
+    let mut changed = 0;
+    for (op, u) in ops.iter_mut().zip(uses).rev() {
+        match u {
+            FlagUse::Keeps => {}
+            FlagUse::Sets(flagless) => {
+                if !live {
+                    if let Some(exec) = flagless {
+                        op.exec = *exec;
+                        changed += 1;
+                    }
+                }
+                live = false;
+            }
+            FlagUse::Other => live = true,
+        }
+    }
+    changed
+}
