@@ -7,8 +7,9 @@
 //! block ends, an op that sets all six status flags follows it with nothing in between that
 //! reads flags, touches memory, can fault, or can stop the block: so no exception handler,
 //! interrupt, single-step trap or re-decoded block can observe the skipped values. Blocks
-//! run whole or stop at such an op, and a single-stepped instruction runs from a block of
-//! its own (`Cpu::step_block`), whose last op always keeps its flags.
+//! run whole or stop at such an op. The one exception is a block's first op, which runs
+//! alone when single-stepping or in an interrupt shadow (an interrupt may follow it): it
+//! always keeps its flags.
 
 use iced_x86::{Instruction, Mnemonic as M};
 
@@ -67,7 +68,8 @@ pub(crate) fn classify<B: Bus>(ins: &Instruction, op: &Op<B>) -> FlagUse<B> {
 pub(crate) fn elide<B: Bus>(ops: &mut [Op<B>], uses: &[FlagUse<B>]) -> u64 {
     let mut live = true;
     let mut changed = 0;
-    for (op, u) in ops.iter_mut().zip(uses).rev() {
+    // The first op (see the module comment) is left out.
+    for (op, u) in ops.iter_mut().zip(uses).skip(1).rev() {
         match u {
             FlagUse::Keeps => {}
             FlagUse::Sets(flagless) => {

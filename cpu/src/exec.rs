@@ -98,11 +98,6 @@ impl<B: Bus> Cpu<B> {
         let mut blk = if !self.block_cache_enabled {
             cache.flush_small();
             self.decode_block(cache, lin, phys, key, 1).span
-        } else if single {
-            // One instruction alone, decoded afresh: the first op of a cached block may
-            // leave its flags to the ops after it (`deadflags`), which a trap after it would
-            // see. Its op stays in the pool until the next flush.
-            self.decode_block(cache, lin, phys, key, 1).span
         } else if let Some(b) = self.lookup_checked(cache, key, lin) {
             self.stats.block_hits += 1;
             b
@@ -450,9 +445,7 @@ impl<B: Bus> Cpu<B> {
             next_key: [crate::block::NO_KEY; 2],
             next_idx: [0; 2],
         };
-        // A block of one instruction is never kept: it runs one instruction alone (no
-        // cache, or single-stepping), and a cached block of that key has more.
-        if self.block_cache_enabled && cacheable && max_ops > 1 {
+        if self.block_cache_enabled && cacheable {
             cache.insert(b);
         }
         b
