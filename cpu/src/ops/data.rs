@@ -165,42 +165,62 @@ pub fn mov_from_seg<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
 /// MOVZX/MOVSX by source size and kind (the decompressors and string code live on these).
 pub fn select_movx<B: Bus>(signed: bool, op: &Op<B>) -> crate::decode::Exec<B> {
     use crate::decode::Kind;
-    match (signed, op.b, op.size2) {
-        (false, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, false, 1>),
-        (false, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, false, 2>),
-        (true, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, true, 1>),
-        (true, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, true, 2>),
-        (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 1, EA_BASE>(),
-        (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem_for::<B, false, 2, EA_BASE>(),
-        (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => movx_mem_for::<B, true, 1, EA_BASE>(),
-        (true, Kind::Mem, 2) if ea_form(op) == EA_BASE => movx_mem_for::<B, true, 2, EA_BASE>(),
-        (false, Kind::Mem, 1) => movx_mem_for::<B, false, 1, EA_ANY>(),
-        (false, Kind::Mem, 2) => movx_mem_for::<B, false, 2, EA_ANY>(),
-        (true, Kind::Mem, 1) => movx_mem_for::<B, true, 1, EA_ANY>(),
-        (true, Kind::Mem, 2) => movx_mem_for::<B, true, 2, EA_ANY>(),
-        (false, ..) => threaded!(movzx::<B>),
-        (true, ..) => threaded!(movsx::<B>),
+    // By destination size too: a 32-bit destination is one store, so the fast path inlines
+    // into its entry point.
+    macro_rules! pick {
+        ($d:literal) => {
+            match (signed, op.b, op.size2) {
+                (false, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, false, 1, $d>),
+                (false, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, false, 2, $d>),
+                (true, Kind::Reg, 1) => threaded_pure!(movx_reg::<B, true, 1, $d>),
+                (true, Kind::Reg, 2) => threaded_pure!(movx_reg::<B, true, 2, $d>),
+                (false, Kind::Mem, 1) if ea_form(op) == EA_BASE => {
+                    movx_mem_for::<B, false, 1, $d, EA_BASE>()
+                }
+                (false, Kind::Mem, 2) if ea_form(op) == EA_BASE => {
+                    movx_mem_for::<B, false, 2, $d, EA_BASE>()
+                }
+                (true, Kind::Mem, 1) if ea_form(op) == EA_BASE => {
+                    movx_mem_for::<B, true, 1, $d, EA_BASE>()
+                }
+                (true, Kind::Mem, 2) if ea_form(op) == EA_BASE => {
+                    movx_mem_for::<B, true, 2, $d, EA_BASE>()
+                }
+                (false, Kind::Mem, 1) => movx_mem_for::<B, false, 1, $d, EA_ANY>(),
+                (false, Kind::Mem, 2) => movx_mem_for::<B, false, 2, $d, EA_ANY>(),
+                (true, Kind::Mem, 1) => movx_mem_for::<B, true, 1, $d, EA_ANY>(),
+                (true, Kind::Mem, 2) => movx_mem_for::<B, true, 2, $d, EA_ANY>(),
+                (false, ..) => threaded!(movzx::<B>),
+                (true, ..) => threaded!(movsx::<B>),
+            }
+        };
+    }
+    if op.size == 4 {
+        pick!(4)
+    } else {
+        pick!(2)
     }
 }
 
-fn movx_reg<B: Bus, const SIGNED: bool, const S2: u8>(
+fn movx_reg<B: Bus, const SIGNED: bool, const S2: u8, const D: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let v = cpu.get_reg(S2, op.rb);
     let v = if SIGNED { sext(S2, v) as u32 } else { v };
-    cpu.set_reg(op.size, op.ra, v);
+    cpu.set_reg(D, op.ra, v);
     Ok(())
 }
 
-fn movx_mem_for<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>() -> crate::decode::Exec<B> {
+fn movx_mem_for<B: Bus, const SIGNED: bool, const S2: u8, const D: u8, const F: u8>(
+) -> crate::decode::Exec<B> {
     threaded_fast!(
-        movx_mem_fast::<B, SIGNED, S2, F>,
-        movx_mem::<B, SIGNED, S2, F>
+        movx_mem_fast::<B, SIGNED, S2, D, F>,
+        movx_mem::<B, SIGNED, S2, D, F>
     )
 }
 
-fn movx_mem_fast<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
+fn movx_mem_fast<B: Bus, const SIGNED: bool, const S2: u8, const D: u8, const F: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> bool {
@@ -208,17 +228,17 @@ fn movx_mem_fast<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
         return false;
     };
     let v = if SIGNED { sext(S2, v) as u32 } else { v };
-    cpu.set_reg(op.size, op.ra, v);
+    cpu.set_reg(D, op.ra, v);
     true
 }
 
-fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8, const F: u8>(
+fn movx_mem<B: Bus, const SIGNED: bool, const S2: u8, const D: u8, const F: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
     let v = cpu.read_mem(op.seg, cpu.ea_as::<F>(op), S2)?;
     let v = if SIGNED { sext(S2, v) as u32 } else { v };
-    cpu.set_reg(op.size, op.ra, v);
+    cpu.set_reg(D, op.ra, v);
     Ok(())
 }
 
