@@ -550,8 +550,9 @@ proptest! {
 
     /// Random runs of flag-setting register arithmetic among flag readers (ADC, SETcc,
     /// CMOVcc, Jcc, PUSHFD), memory accesses and faults, sometimes single-stepped: the block
-    /// cache, which skips flags it finds dead (`deadflags`), ends exactly as one instruction
-    /// at a time does, the EFLAGS in every exception frame included.
+    /// cache, which skips flags it finds dead (`deadflags`) and lets a Jcc read a known
+    /// setter's operands (`knownflags`), ends exactly as one instruction at a time does, the
+    /// EFLAGS in every exception frame included.
     // Each step: a kind (see the match), two register numbers (not ESP), an immediate.
     #[test]
     fn random_flag_runs_match_uncached(
@@ -587,9 +588,20 @@ proptest! {
                         0 => a.setb(low[x % 4])?,
                         1 => a.cmovo(d, s)?,
                         _ => {
-                            let mut next = a.create_label();
-                            a.jz(next)?;
-                            a.set_label(&mut next)?;
+                            // A branch over a NOT: the register shows which way it went.
+                            let mut over = a.create_label();
+                            match (imm >> 8) % 8 {
+                                0 => a.jo(over)?,
+                                1 => a.jb(over)?,
+                                2 => a.jz(over)?,
+                                3 => a.jbe(over)?,
+                                4 => a.js(over)?,
+                                5 => a.jp(over)?,
+                                6 => a.jl(over)?,
+                                _ => a.jle(over)?,
+                            }
+                            a.not(s)?;
+                            a.set_label(&mut over)?;
                             a.nop()?
                         }
                     },

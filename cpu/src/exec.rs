@@ -6,6 +6,7 @@ use crate::block::{Block, BlockCache, Span, NEAR_EXIT, NO_PAGE, SELF_LOOP};
 use crate::deadflags::{self, FlagUse};
 use crate::decode::{build, Op};
 use crate::exception::{self, Exc};
+use crate::knownflags::{self, Effect};
 use crate::{Bus, Cpu};
 
 /// Longest block, in instructions.
@@ -321,6 +322,8 @@ impl<B: Bus> Cpu<B> {
         let mut prev_run: Option<bool> = None;
         // How each op uses the flags, for the dead-flag pass below.
         let mut uses = Vec::with_capacity(if max_ops > 1 { max_ops } else { 0 });
+        // And what each does to the flags a later Jcc reads, for the Jcc pass.
+        let mut effects = Vec::with_capacity(if max_ops > 1 { max_ops } else { 0 });
         while n < max_ops {
             let off = dec.position();
             // The buffer holds the block's byte budget plus one longest instruction: an
@@ -417,6 +420,11 @@ impl<B: Bus> Cpu<B> {
                         } else {
                             FlagUse::Other
                         });
+                        effects.push(if built {
+                            knownflags::effect(&ins, &op)
+                        } else {
+                            Effect::Clobbers
+                        });
                     }
                     cache.ops.push(op);
                     n += 1;
@@ -430,6 +438,7 @@ impl<B: Bus> Cpu<B> {
         cache.scratch = buf;
         if let Some(ops) = cache.ops.get_mut(start as usize..) {
             self.stats.dead_flag_ops += deadflags::elide(ops, &uses);
+            self.stats.folded_jccs += knownflags::fold(ops, &effects);
         }
         let b = Block {
             key,

@@ -235,6 +235,69 @@ impl Flags {
         self.set_lazy_cf(LazyOp::Sub, size, dst, 1, res, cf);
     }
 
+    /// Condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc opcodes) from the flags.
+    #[inline(always)]
+    pub fn cond(&self, cc: u8) -> bool {
+        let r = match cc >> 1 {
+            0 => self.of(),
+            1 => self.cf(),
+            2 => self.zf(),
+            3 => self.cf() || self.zf(),
+            4 => self.sf(),
+            5 => self.pf(),
+            6 => self.sf() != self.of(),
+            _ => self.zf() || (self.sf() != self.of()),
+        };
+        r ^ (cc & 1 != 0)
+    }
+
+    /// Condition `cc` (as [`Flags::cond`] numbers them) straight from the operands of a
+    /// 32-bit CMP or SUB that is known to be the last flag setter (`crate::knownflags`):
+    /// no lazy-state dispatch, no flag derived that the condition does not need.
+    #[inline(always)]
+    pub fn cond_after_sub32(&self, cc: u8) -> bool {
+        let (d, s) = (self.dst, self.src);
+        let r = match cc >> 1 {
+            0 => (d ^ s) & (d ^ d.wrapping_sub(s)) & 0x8000_0000 != 0,
+            1 => d < s,
+            2 => d == s,
+            3 => d <= s,
+            4 => (d.wrapping_sub(s) as i32) < 0,
+            5 => parity(d.wrapping_sub(s)),
+            6 => (d as i32) < (s as i32),
+            _ => (d as i32) <= (s as i32),
+        };
+        r ^ (cc & 1 != 0)
+    }
+
+    /// Like [`Flags::cond_after_sub32`] after a 32-bit AND, OR, XOR or TEST: CF = OF = 0,
+    /// and the rest follow the result.
+    #[inline(always)]
+    pub fn cond_after_logic32(&self, cc: u8) -> bool {
+        let r = self.res;
+        let v = match cc >> 1 {
+            0 | 1 => false,
+            2 | 3 => r == 0,
+            4 | 6 => (r as i32) < 0,
+            5 => parity(r),
+            _ => (r as i32) <= 0,
+        };
+        v ^ (cc & 1 != 0)
+    }
+
+    /// ZF, SF or PF conditions (`cc >> 1` of 2, 4 or 5) after a known 32-bit ADD, ADC,
+    /// SBB, INC or DEC: they follow the result alone.
+    #[inline(always)]
+    pub fn cond_after_result32(&self, cc: u8) -> bool {
+        let r = self.res;
+        let v = match cc >> 1 {
+            2 => r == 0,
+            4 => (r as i32) < 0,
+            _ => parity(r),
+        };
+        v ^ (cc & 1 != 0)
+    }
+
     /// Derives the flags in `which` from the recorded operation.
     fn compute(&self, which: u32) -> u32 {
         let m = mask(self.bits_sz);
@@ -278,6 +341,41 @@ impl Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_after_a_known_setter_match_the_flags() {
+        let mut rng = crate::test_rng::Rng(0x9E37_79B9_7F4A_7C15);
+        let edge = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 0x80, 0x100];
+        for i in 0..20_000 {
+            let pick = |rng: &mut crate::test_rng::Rng| {
+                if i % 3 == 0 {
+                    edge[rng.next() as usize % edge.len()]
+                } else {
+                    rng.next() as u32
+                }
+            };
+            let (d, s) = (pick(&mut rng), pick(&mut rng));
+            let mut f = Flags::default();
+            f.set_lazy(LazyOp::Sub, 4, d, s, d.wrapping_sub(s));
+            for cc in 0..16 {
+                assert_eq!(
+                    f.cond_after_sub32(cc),
+                    f.cond(cc),
+                    "cmp {d:#x},{s:#x} cc {cc}"
+                );
+            }
+            let r = d & s;
+            f.set_lazy(LazyOp::Logic, 4, d, s, r);
+            for cc in 0..16 {
+                assert_eq!(f.cond_after_logic32(cc), f.cond(cc), "logic {r:#x} cc {cc}");
+            }
+            let r = d.wrapping_add(s);
+            f.set_lazy_cf(LazyOp::Add, 4, d, s, r, i % 2 == 0);
+            for cc in [4, 5, 8, 9, 10, 11] {
+                assert_eq!(f.cond_after_result32(cc), f.cond(cc), "add {r:#x} cc {cc}");
+            }
+        }
+    }
 
     #[test]
     fn add_flags() {

@@ -16,6 +16,7 @@ pub mod flags;
 pub mod fpu;
 pub mod hotblocks;
 pub mod interrupt;
+mod knownflags;
 mod ops;
 pub mod regs;
 pub mod segment;
@@ -127,6 +128,8 @@ pub struct Stats {
     pub host_misses: u64,
     /// Ops decoded with a handler that skips their flags, found dead (`deadflags`).
     pub dead_flag_ops: u64,
+    /// Jcc ops decoded to read a known setter's operands (`knownflags`).
+    pub folded_jccs: u64,
 }
 
 pub struct Cpu<B: Bus> {

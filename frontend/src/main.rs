@@ -267,9 +267,10 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         n as f64 / secs / 1e6
     );
     eprintln!(
-        "emu: blocks decoded {} ({} ops skip dead flags), cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
+        "emu: blocks decoded {} ({} ops skip dead flags, {} Jcc read their setter), cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
         s.blocks_decoded,
         s.dead_flag_ops,
+        s.folded_jccs,
         100.0 * s.block_hits as f64 / lookups.max(1) as f64,
         invalidations,
         flushes

@@ -4,6 +4,7 @@ use super::mask;
 use crate::decode::Op;
 use crate::decode::{threaded, threaded_branch, threaded_fast};
 use crate::exception::{self, Exc};
+use crate::knownflags::Setter;
 use crate::regs::{Reg, SegReg};
 use crate::{Bus, Cpu};
 
@@ -37,6 +38,47 @@ pub fn select_jcc<B: Bus>(cc: u8, osize: u8) -> crate::decode::Exec<B> {
         };
     }
     pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+}
+
+/// Jcc after a known flag setter (`crate::knownflags`): the condition read from the
+/// setter's operands or result, where the setter determines it (32-bit operand size).
+pub fn select_jcc_after<B: Bus>(
+    cc: u8,
+    osize: u8,
+    setter: Setter,
+) -> Option<crate::decode::Exec<B>> {
+    macro_rules! pick {
+        ($($n:literal)*) => {
+            match (setter, cc, osize) {
+                $((Setter::Sub32, $n, 4) => threaded_branch!(
+                    |c: &Cpu<B>| c.flags.cond_after_sub32($n),
+                    jcc_to::<B, 4>
+                ),)*
+                $((Setter::Logic32, $n, 4) => threaded_branch!(
+                    |c: &Cpu<B>| c.flags.cond_after_logic32($n),
+                    jcc_to::<B, 4>
+                ),)*
+                _ => return None,
+            }
+        };
+    }
+    macro_rules! pick_result {
+        ($($n:literal)*) => {
+            match (cc, osize) {
+                $(($n, 4) => threaded_branch!(
+                    |c: &Cpu<B>| c.flags.cond_after_result32($n),
+                    jcc_to::<B, 4>
+                ),)*
+                _ => return None,
+            }
+        };
+    }
+    Some(if setter == Setter::Result32 {
+        // JE/JNE, JS/JNS, JP/JNP.
+        pick_result!(4 5 8 9 10 11)
+    } else {
+        pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    })
 }
 
 /// JMP rel by operand size.

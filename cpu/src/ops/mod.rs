@@ -45,18 +45,7 @@ impl<B: Bus> Cpu<B> {
     /// Evaluates condition code `cc` (the low nibble of Jcc/SETcc/CMOVcc opcodes).
     #[inline(always)]
     pub fn cond(&self, cc: u8) -> bool {
-        let f = &self.flags;
-        let r = match cc >> 1 {
-            0 => f.of(),
-            1 => f.cf(),
-            2 => f.zf(),
-            3 => f.cf() || f.zf(),
-            4 => f.sf(),
-            5 => f.pf(),
-            6 => f.sf() != f.of(),
-            _ => f.zf() || (f.sf() != f.of()),
-        };
-        r ^ (cc & 1 != 0)
+        self.flags.cond(cc)
     }
 }
 
