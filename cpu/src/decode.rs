@@ -626,6 +626,45 @@ fn cond(c: ConditionCode) -> Option<u8> {
     }
 }
 
+/// Whether `m` is a SETcc (false) or a CMOVcc (true).
+pub(crate) fn setcc_or_cmovcc(m: M) -> Option<bool> {
+    match m {
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => Some(false),
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => Some(true),
+        _ => None,
+    }
+}
+
 /// The handler for an instruction; anything a 686 does not run (or not yet) raises #UD.
 fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> crate::decode::Exec<B> {
     let mem_a = op.a == Kind::Mem;
@@ -675,38 +714,7 @@ fn select<B: Bus>(ins: &Instruction, op: &mut Op<B>) -> crate::decode::Exec<B> {
         M::Bsf | M::Tzcnt => threaded!(bits::bsf),
         M::Bsr | M::Lzcnt => threaded!(bits::bsr),
         M::Bswap => threaded!(bits::bswap),
-        M::Seto
-        | M::Setno
-        | M::Setb
-        | M::Setae
-        | M::Sete
-        | M::Setne
-        | M::Setbe
-        | M::Seta
-        | M::Sets
-        | M::Setns
-        | M::Setp
-        | M::Setnp
-        | M::Setl
-        | M::Setge
-        | M::Setle
-        | M::Setg => bits::select_cc(false, op),
-        M::Cmovo
-        | M::Cmovno
-        | M::Cmovb
-        | M::Cmovae
-        | M::Cmove
-        | M::Cmovne
-        | M::Cmovbe
-        | M::Cmova
-        | M::Cmovs
-        | M::Cmovns
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovl
-        | M::Cmovge
-        | M::Cmovle
-        | M::Cmovg => bits::select_cc(true, op),
+        m if setcc_or_cmovcc(m).is_some() => bits::select_cc(setcc_or_cmovcc(m) == Some(true), op),
 
         M::Mov => match (op.a, op.b) {
             (Kind::Cr, Kind::Reg) => threaded!(system::mov_to_cr),

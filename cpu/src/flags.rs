@@ -285,6 +285,19 @@ impl Flags {
         v ^ (cc & 1 != 0)
     }
 
+    /// Condition `cc` read as `SRC` says (`crate::knownflags::Setter` as a number): 0, the
+    /// flags; 1, 2 and 3, [`Flags::cond_after_sub32`], [`Flags::cond_after_logic32`] and
+    /// [`Flags::cond_after_result32`].
+    #[inline(always)]
+    pub fn cond_by<const SRC: u8>(&self, cc: u8) -> bool {
+        match SRC {
+            1 => self.cond_after_sub32(cc),
+            2 => self.cond_after_logic32(cc),
+            3 => self.cond_after_result32(cc),
+            _ => self.cond(cc),
+        }
+    }
+
     /// ZF, SF or PF conditions (`cc >> 1` of 2, 4 or 5) after a known 32-bit ADD, ADC,
     /// SBB, INC or DEC: they follow the result alone.
     #[inline(always)]

@@ -1,5 +1,6 @@
-//! Jcc after a known flag setter. In compiled code most conditional branches follow a CMP
-//! or TEST in the same block, often with loads or moves in between. The generic Jcc derives
+//! Jcc, SETcc and CMOVcc after a known flag setter. In compiled code most conditional
+//! branches (and conditional moves and sets) follow a CMP or TEST in the same block, often
+//! with loads or moves in between. The generic Jcc derives
 //! the flags its condition needs from whatever lazy state is pending (a dispatch on the
 //! operation, and for the signed conditions an out-of-line computation of OF); when the
 //! decoder can see which op set the flags last, the branch reads that op's operands
@@ -12,8 +13,8 @@
 
 use iced_x86::{Instruction, Mnemonic as M};
 
-use crate::decode::{Kind, Op};
-use crate::ops::control;
+use crate::decode::{setcc_or_cmovcc, Kind, Op};
+use crate::ops::{bits, control};
 use crate::Bus;
 
 /// A flag setter whose lazy state a Jcc can read directly: all six flags pending, from a
@@ -34,6 +35,8 @@ pub enum Effect {
     Neutral,
     /// A Jcc: reads them (and writes none).
     Jcc,
+    /// A SETcc (false) or CMOVcc (true): reads them.
+    Cond(bool),
     /// May write flags.
     Clobbers,
 }
@@ -62,14 +65,15 @@ pub fn effect<B: Bus>(ins: &Instruction, op: &Op<B>) -> Effect {
             Effect::Neutral
         }
         M::Bswap | M::Cwde | M::Cdq | M::Cbw | M::Cwd => Effect::Neutral,
-        // SETcc, CMOVcc, LOOPcc, FCMOVcc read the flags and write none.
+        m if setcc_or_cmovcc(m).is_some() => Effect::Cond(setcc_or_cmovcc(m) == Some(true)),
+        // LOOPcc, FCMOVcc read the flags and write none.
         _ if ins.condition_code() != iced_x86::ConditionCode::None => Effect::Neutral,
         _ => Effect::Clobbers,
     }
 }
 
-/// Gives each Jcc of a freshly decoded block whose last setter is known the handler that
-/// reads it; returns how many. `effects[i]` describes `ops[i]`.
+/// Gives each Jcc, SETcc and CMOVcc of a freshly decoded block whose last setter is known
+/// the handler that reads it; returns how many. `effects[i]` describes `ops[i]`.
 pub fn fold<B: Bus>(ops: &mut [Op<B>], effects: &[Effect]) -> u64 {
     let mut last = None;
     let mut folded = 0;
@@ -81,6 +85,12 @@ pub fn fold<B: Bus>(ops: &mut [Op<B>], effects: &[Effect]) -> u64 {
                 if let Some(exec) =
                     last.and_then(|s| control::select_jcc_after(op.aux, op.osize, s))
                 {
+                    op.exec = exec;
+                    folded += 1;
+                }
+            }
+            Effect::Cond(cmov) => {
+                if let Some(exec) = last.and_then(|s| bits::select_cc_after(cmov, op, s)) {
                     op.exec = exec;
                     folded += 1;
                 }

@@ -128,7 +128,7 @@ pub struct Stats {
     pub host_misses: u64,
     /// Ops decoded with a handler that skips their flags, found dead (`deadflags`).
     pub dead_flag_ops: u64,
-    /// Jcc ops decoded to read a known setter's operands (`knownflags`).
+    /// Jcc, SETcc and CMOVcc ops decoded to read a known setter's operands (`knownflags`).
     pub folded_jccs: u64,
 }
 

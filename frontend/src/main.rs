@@ -267,7 +267,7 @@ fn print_stats(m: &Machine, wall: std::time::Duration) {
         n as f64 / secs / 1e6
     );
     eprintln!(
-        "emu: blocks decoded {} ({} ops skip dead flags, {} Jcc read their setter), cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
+        "emu: blocks decoded {} ({} ops skip dead flags, {} Jcc/SETcc/CMOVcc read their setter), cache hit rate {:.2}%, invalidated by code writes {}, flushes {}",
         s.blocks_decoded,
         s.dead_flag_ops,
         s.folded_jccs,

@@ -5,6 +5,7 @@ use crate::decode::{threaded, threaded_pure};
 use crate::decode::{Kind, Op};
 use crate::exception::Exc;
 use crate::flags::{CF, ZF};
+use crate::knownflags::Setter;
 use crate::{Bus, Cpu};
 
 /// BT family. A register bit offset reaches memory outside the addressed operand.
@@ -96,8 +97,43 @@ pub fn bswap<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     Ok(())
 }
 
+/// SETcc r8 and 32-bit CMOVcc after a known flag setter (`crate::knownflags`): the
+/// condition read from the setter's operands or result; None where that setter does not
+/// determine it.
+pub fn select_cc_after<B: Bus>(
+    cmov: bool,
+    op: &Op<B>,
+    setter: Setter,
+) -> Option<crate::decode::Exec<B>> {
+    macro_rules! forms {
+        ($src:literal, $($cc:literal)*) => {
+            match (cmov, op.aux & 15, op.size, op.b == Kind::Mem, op.a == Kind::Mem) {
+                $(
+                    (false, $cc, _, _, false) => threaded_pure!(setcc_reg_by::<B, $cc, $src>),
+                    (true, $cc, 4, false, _) => threaded_pure!(cmovcc_by::<B, $cc, 4, false, $src>),
+                    (true, $cc, 4, true, _) => threaded!(cmovcc_by::<B, $cc, 4, true, $src>),
+                )*
+                _ => return None,
+            }
+        };
+    }
+    Some(match setter {
+        Setter::Sub32 => forms!(1, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+        Setter::Logic32 => forms!(2, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+        Setter::Result32 => forms!(3, 4 5 8 9 10 11),
+    })
+}
+
 fn setcc_reg<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let v = cpu.cond(CC) as u32;
+    setcc_reg_by::<B, CC, 0>(cpu, op)
+}
+
+/// SETcc r8 with the condition read as `SRC` says ([`crate::flags::Flags::cond_by`]).
+fn setcc_reg_by<B: Bus, const CC: u8, const SRC: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let v = cpu.flags.cond_by::<SRC>(CC) as u32;
     cpu.set_reg(1, op.ra, v);
     Ok(())
 }
@@ -107,8 +143,16 @@ fn setcc_mem<B: Bus, const CC: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), E
     cpu.write_mem(op.seg, cpu.ea(op), 1, v)
 }
 
-/// CMOVcc reads its source whether or not it moves (a bad address faults either way).
 fn cmovcc<B: Bus, const CC: u8, const S: u8, const MEM: bool>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    cmovcc_by::<B, CC, S, MEM, 0>(cpu, op)
+}
+
+/// CMOVcc reads its source whether or not it moves (a bad address faults either way); the
+/// condition is read as `SRC` says ([`crate::flags::Flags::cond_by`]).
+fn cmovcc_by<B: Bus, const CC: u8, const S: u8, const MEM: bool, const SRC: u8>(
     cpu: &mut Cpu<B>,
     op: &Op<B>,
 ) -> Result<(), Exc> {
@@ -117,7 +161,7 @@ fn cmovcc<B: Bus, const CC: u8, const S: u8, const MEM: bool>(
     } else {
         cpu.get_reg(S, op.rb)
     };
-    if cpu.cond(CC) {
+    if cpu.flags.cond_by::<SRC>(CC) {
         cpu.set_reg(S, op.ra, v);
     }
     Ok(())
