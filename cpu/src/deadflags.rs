@@ -4,8 +4,9 @@
 //! gives them a handler that skips the flag work (the lazy-flag stores, and IMUL's CF/OF).
 //!
 //! Flags stay exact wherever they can be seen. An op's flags are dead only when, before the
-//! block ends, an op that sets all six status flags follows it with nothing in between that
-//! reads flags, touches memory, can fault, or can stop the block: so no exception handler,
+//! block ends, ops that set all of them follow it with nothing in between that reads
+//! flags, touches memory, can fault, or can stop the block (CF and the other five are
+//! tracked apart, for INC and DEC, which keep CF): so no exception handler,
 //! interrupt, single-step trap or re-decoded block can observe the skipped values. Blocks
 //! run whole or stop at such an op. The one exception is a block's first op, which runs
 //! alone when single-stepping or in an interrupt shadow (an interrupt may follow it): it
@@ -24,6 +25,9 @@ pub(crate) enum FlagUse<B: Bus> {
     /// Sets all six status flags without reading any, on registers only, and cannot fault
     /// or stop; the handler that skips the flags, where there is one.
     Sets(Option<Exec<B>>),
+    /// Like `Sets` for all but CF, which passes through (INC, DEC): skipping the flag work
+    /// leaves the lazy state before it, whose CF is the one after it.
+    SetsButCf(Option<Exec<B>>),
     /// Anything else: the flags before it may be seen.
     Other,
 }
@@ -48,6 +52,7 @@ pub(crate) fn classify<B: Bus>(ins: &Instruction, op: &Op<B>) -> FlagUse<B> {
             FlagUse::Sets(alu::flagless(ins.mnemonic(), op))
         }
         M::Neg if reg_a => FlagUse::Sets(None),
+        M::Inc | M::Dec if reg_a => FlagUse::SetsButCf(alu::flagless_incdec(ins.mnemonic(), op)),
         // A non-zero count sets every status flag (AF cleared, OF as the one-bit rule);
         // a zero count changes nothing, so it is no setter.
         M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::Imm && op.imm & 0x1F != 0 => {
@@ -66,22 +71,32 @@ pub(crate) fn classify<B: Bus>(ins: &Instruction, op: &Op<B>) -> FlagUse<B> {
 /// and returns how many it changed. `uses[i]` describes `ops[i]`; the flags are live after
 /// the block's last op.
 pub(crate) fn elide<B: Bus>(ops: &mut [Op<B>], uses: &[FlagUse<B>]) -> u64 {
-    let mut live = true;
+    // Whether CF, and whether the other five, may be read after the op at hand.
+    let (mut cf, mut rest) = (true, true);
     let mut changed = 0;
+    let mut skip = |op: &mut Op<B>, flagless: &Option<Exec<B>>| {
+        if let Some(exec) = flagless {
+            op.exec = *exec;
+            changed += 1;
+        }
+    };
     // The first op (see the module comment) is left out.
     for (op, u) in ops.iter_mut().zip(uses).skip(1).rev() {
         match u {
             FlagUse::Keeps => {}
             FlagUse::Sets(flagless) => {
-                if !live {
-                    if let Some(exec) = flagless {
-                        op.exec = *exec;
-                        changed += 1;
-                    }
+                if !cf && !rest {
+                    skip(op, flagless);
                 }
-                live = false;
+                (cf, rest) = (false, false);
             }
-            FlagUse::Other => live = true,
+            FlagUse::SetsButCf(flagless) => {
+                if !rest {
+                    skip(op, flagless);
+                }
+                rest = false;
+            }
+            FlagUse::Other => (cf, rest) = (true, true),
         }
     }
     changed

@@ -228,6 +228,35 @@ pub(crate) fn flagless<B: Bus>(
     })
 }
 
+/// The handler of INC or DEC r32 whose flags (all but CF, which it keeps) are dead
+/// (`crate::deadflags`).
+pub(crate) fn flagless_incdec<B: Bus>(
+    mnemonic: iced_x86::Mnemonic,
+    op: &Op<B>,
+) -> Option<crate::decode::Exec<B>> {
+    use crate::decode::Kind;
+    if op.a != Kind::Reg || op.size != 4 {
+        return None;
+    }
+    Some(match mnemonic {
+        iced_x86::Mnemonic::Inc => threaded_pure!(incdec_result::<B, true>),
+        iced_x86::Mnemonic::Dec => threaded_pure!(incdec_result::<B, false>),
+        _ => return None,
+    })
+}
+
+/// [`incdec_reg`] at 32 bits without the flags.
+fn incdec_result<B: Bus, const INC: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let d = cpu.get_reg(4, op.ra);
+    let r = if INC {
+        d.wrapping_add(1)
+    } else {
+        d.wrapping_sub(1)
+    };
+    cpu.set_reg(4, op.ra, r);
+    Ok(())
+}
+
 /// [`binary_reg`] at 32 bits without the flags.
 fn result_reg<B: Bus, const K: u8, const IMM: bool>(
     cpu: &mut Cpu<B>,
