@@ -556,7 +556,7 @@ proptest! {
     // Each step: a kind (see the match), two register numbers (not ESP), an immediate.
     #[test]
     fn random_flag_runs_match_uncached(
-        steps in prop::collection::vec((0u8..20, 0usize..7, 0usize..7, any::<u32>()), 1..40),
+        steps in prop::collection::vec((0u8..23, 0usize..7, 0usize..7, any::<u32>()), 1..40),
         tf in any::<bool>(),
     ) {
         let cpu = run_user_both(if tf { 0x0102 } else { 0x0002 }, |_| {}, |a| {
@@ -610,6 +610,9 @@ proptest! {
                         a.pop(d)?
                     }
                     18 => a.add(d, dword_ptr(pm::DATA + (imm & 0xFC)))?,
+                    19 => a.shr(d, cl)?,
+                    20 => a.neg(d)?,
+                    21 => a.dec(d)?,
                     // Ring 3 touching a kernel page: #PF, with EFLAGS in its frame.
                     _ => a.mov(d, dword_ptr(pm::KERNEL))?,
                 }

@@ -28,6 +28,10 @@ pub(crate) enum FlagUse<B: Bus> {
     /// Like `Sets` for all but CF, which passes through (INC, DEC): skipping the flag work
     /// leaves the lazy state before it, whose CF is the one after it.
     SetsButCf(Option<Exec<B>>),
+    /// Sets all six or none (a shift by CL: a zero count changes nothing), on registers
+    /// only, and cannot fault or stop: its own flag work may be skipped when dead, but the
+    /// flags before it stay as live as those after it.
+    MaySet(Option<Exec<B>>),
     /// Anything else: the flags before it may be seen.
     Other,
 }
@@ -51,12 +55,23 @@ pub(crate) fn classify<B: Bus>(ins: &Instruction, op: &Op<B>) -> FlagUse<B> {
         M::Add | M::Sub | M::And | M::Or | M::Xor | M::Cmp | M::Test if reg_a && reg_or_imm_b => {
             FlagUse::Sets(alu::flagless(ins.mnemonic(), op))
         }
-        M::Neg if reg_a => FlagUse::Sets(None),
+        M::Neg if reg_a => FlagUse::Sets(alu::flagless_neg(op)),
         M::Inc | M::Dec if reg_a => FlagUse::SetsButCf(alu::flagless_incdec(ins.mnemonic(), op)),
         // A non-zero count sets every status flag (AF cleared, OF as the one-bit rule);
         // a zero count changes nothing, so it is no setter.
-        M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::Imm && op.imm & 0x1F != 0 => {
+        M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::Imm => {
+            if op.imm & 0x1F != 0 {
+                FlagUse::Sets(shift::flagless(ins.mnemonic(), op))
+            } else {
+                FlagUse::Keeps
+            }
+        }
+        // D1 /4-7: by one.
+        M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::None => {
             FlagUse::Sets(shift::flagless(ins.mnemonic(), op))
+        }
+        M::Shl | M::Sal | M::Shr | M::Sar if reg_a && op.b == Kind::Reg => {
+            FlagUse::MaySet(shift::flagless(ins.mnemonic(), op))
         }
         // The two- and three-operand IMUL set CF/OF from the product and SF/ZF/PF from the
         // low half, AF cleared (P6 behaviour).
@@ -95,6 +110,11 @@ pub(crate) fn elide<B: Bus>(ops: &mut [Op<B>], uses: &[FlagUse<B>]) -> u64 {
                     skip(op, flagless);
                 }
                 rest = false;
+            }
+            FlagUse::MaySet(flagless) => {
+                if !cf && !rest {
+                    skip(op, flagless);
+                }
             }
             FlagUse::Other => (cf, rest) = (true, true),
         }

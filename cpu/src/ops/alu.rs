@@ -245,6 +245,18 @@ pub(crate) fn flagless_incdec<B: Bus>(
     })
 }
 
+/// The handler of NEG r32 whose flags are dead (`crate::deadflags`).
+pub(crate) fn flagless_neg<B: Bus>(op: &Op<B>) -> Option<crate::decode::Exec<B>> {
+    (op.a == crate::decode::Kind::Reg && op.size == 4).then_some(threaded_pure!(neg_result::<B>))
+}
+
+/// [`neg_reg`] at 32 bits without the flags.
+fn neg_result<B: Bus>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
+    let r = 0u32.wrapping_sub(cpu.get_reg(4, op.ra));
+    cpu.set_reg(4, op.ra, r);
+    Ok(())
+}
+
 /// [`incdec_reg`] at 32 bits without the flags.
 fn incdec_result<B: Bus, const INC: bool>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
     let d = cpu.get_reg(4, op.ra);

@@ -73,27 +73,48 @@ pub fn select<B: Bus>(k: u8, op: &Op<B>) -> crate::decode::Exec<B> {
     pick!(0 1 2 3 4 5 6)
 }
 
-/// The handler of a 32-bit register shift by a non-zero immediate whose flags are dead
-/// (`crate::deadflags`).
+/// The handler of a 32-bit register shift whose flags are dead (`crate::deadflags`): by an
+/// immediate, by 1 (D1 /4-7) or by CL.
 pub(crate) fn flagless<B: Bus>(
     mnemonic: iced_x86::Mnemonic,
     op: &Op<B>,
 ) -> Option<crate::decode::Exec<B>> {
     use iced_x86::Mnemonic as M;
-    if op.a != Kind::Reg || op.b != Kind::Imm || op.size != 4 {
+    if op.a != Kind::Reg || op.size != 4 {
         return None;
     }
+    macro_rules! by {
+        ($k:literal) => {
+            match op.b {
+                Kind::Imm => threaded_pure!(shift_result::<B, $k, COUNT_IMM>),
+                Kind::Reg => threaded_pure!(shift_result::<B, $k, COUNT_CL>),
+                _ => threaded_pure!(shift_result::<B, $k, COUNT_ONE>),
+            }
+        };
+    }
     Some(match mnemonic {
-        M::Shl | M::Sal => threaded_pure!(shift_result::<B, 4>),
-        M::Shr => threaded_pure!(shift_result::<B, 5>),
-        M::Sar => threaded_pure!(shift_result::<B, 6>),
+        M::Shl | M::Sal => by!(4),
+        M::Shr => by!(5),
+        M::Sar => by!(6),
         _ => return None,
     })
 }
 
+/// Where [`shift_result`] takes its count from.
+const COUNT_IMM: u8 = 0;
+const COUNT_CL: u8 = 1;
+const COUNT_ONE: u8 = 2;
+
 /// [`shift_reg`] for SHL (4), SHR (5) or SAR (6) at 32 bits without the flags.
-fn shift_result<B: Bus, const K: u8>(cpu: &mut Cpu<B>, op: &Op<B>) -> Result<(), Exc> {
-    let c = op.imm & 0x1F;
+fn shift_result<B: Bus, const K: u8, const COUNT: u8>(
+    cpu: &mut Cpu<B>,
+    op: &Op<B>,
+) -> Result<(), Exc> {
+    let c = match COUNT {
+        COUNT_IMM => op.imm,
+        COUNT_CL => cpu.r[Reg::Ecx as usize],
+        _ => 1,
+    } & 0x1F;
     let d = cpu.get_reg(4, op.ra);
     let res = match K {
         4 => d << c,
