@@ -47,37 +47,23 @@ pub fn select_jcc_after<B: Bus>(
     osize: u8,
     setter: Setter,
 ) -> Option<crate::decode::Exec<B>> {
-    macro_rules! pick {
-        ($($n:literal)*) => {
-            match (setter, cc, osize) {
-                $((Setter::Sub32, $n, 4) => threaded_branch!(
-                    |c: &Cpu<B>| c.flags.cond_after_sub32($n),
-                    jcc_to::<B, 4>
-                ),)*
-                $((Setter::Logic32, $n, 4) => threaded_branch!(
-                    |c: &Cpu<B>| c.flags.cond_after_logic32($n),
-                    jcc_to::<B, 4>
-                ),)*
+    if osize != 4 {
+        return None;
+    }
+    // The condition read through `Flags::cond_by`, as SETcc and CMOVcc do.
+    macro_rules! conds {
+        ($src:literal, $($n:literal)*) => {
+            match cc {
+                $($n => threaded_branch!(|c: &Cpu<B>| c.flags.cond_by::<$src>($n), jcc_to::<B, 4>),)*
                 _ => return None,
             }
         };
     }
-    macro_rules! pick_result {
-        ($($n:literal)*) => {
-            match (cc, osize) {
-                $(($n, 4) => threaded_branch!(
-                    |c: &Cpu<B>| c.flags.cond_after_result32($n),
-                    jcc_to::<B, 4>
-                ),)*
-                _ => return None,
-            }
-        };
-    }
-    Some(if setter == Setter::Result32 {
+    Some(match setter {
+        Setter::Sub32 => conds!(1, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+        Setter::Logic32 => conds!(2, 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
         // JE/JNE, JS/JNS, JP/JNP.
-        pick_result!(4 5 8 9 10 11)
-    } else {
-        pick!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+        Setter::Result32 => conds!(3, 4 5 8 9 10 11),
     })
 }
 
